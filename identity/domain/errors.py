@@ -1,0 +1,124 @@
+"""Every error the service raises on purpose.
+
+IdentityError
+ ├── InvalidArgument          bad input (public text names the field, never echoes a secret)
+ │    └── WeakPassword
+ ├── Unauthenticated          one public text for every token or password failure
+ │    ├── InvalidCredentials
+ │    ├── InvalidRefreshToken
+ │    ├── RefreshTokenReused
+ │    └── InvalidAccessToken
+ ├── PermissionDenied
+ ├── NotFound
+ ├── AlreadyExists
+ ├── RateLimited              carries retry_after (seconds)
+ │    └── Overloaded          the hashing pool shed the call
+ ├── Unavailable              the database or a dependency is down
+ └── ConfigurationError       refuses to start
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class IdentityError(Exception):
+    """Base of every error raised on purpose. `public` is safe to send; str(exc) may not be."""
+
+    code: ClassVar[str] = "identity_error"
+    public: ClassVar[str] = "request failed"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or self.public)
+        self.detail = detail or self.public
+
+    @property
+    def message(self) -> str:
+        """The text a client sees."""
+        return self.public
+
+
+class InvalidArgument(IdentityError):
+    code = "invalid_argument"
+    public = "invalid request"
+
+    @property
+    def message(self) -> str:
+        # Validation details are written by our own code and never contain the input itself.
+        return self.detail
+
+
+class WeakPassword(InvalidArgument):
+    code = "weak_password"
+
+
+class Unauthenticated(IdentityError):
+    code = "unauthenticated"
+    public = "invalid or expired credentials"
+
+
+class InvalidCredentials(Unauthenticated):
+    code = "invalid_credentials"
+
+
+class InvalidRefreshToken(Unauthenticated):
+    code = "invalid_refresh_token"
+
+
+class RefreshTokenReused(InvalidRefreshToken):
+    code = "refresh_token_reused"
+
+
+class InvalidAccessToken(Unauthenticated):
+    code = "invalid_access_token"
+
+
+class PermissionDenied(IdentityError):
+    code = "permission_denied"
+    public = "permission denied"
+
+
+class NotFound(IdentityError):
+    code = "not_found"
+    public = "not found"
+
+    @property
+    def message(self) -> str:
+        return self.detail
+
+
+class AlreadyExists(IdentityError):
+    code = "already_exists"
+    public = "already exists"
+
+    @property
+    def message(self) -> str:
+        return self.detail
+
+
+class RateLimited(IdentityError):
+    code = "rate_limited"
+    public = "too many attempts, try again later"
+
+    def __init__(self, retry_after: float, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, int(retry_after + 0.999))
+
+
+class Overloaded(RateLimited):
+    code = "overloaded"
+    public = "too many requests, try again later"
+
+
+class Unavailable(IdentityError):
+    code = "unavailable"
+    public = "service temporarily unavailable"
+
+
+class ConfigurationError(IdentityError):
+    code = "configuration_error"
+    public = "invalid configuration"
+
+    @property
+    def message(self) -> str:
+        return self.detail
