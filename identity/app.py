@@ -1,0 +1,131 @@
+"""Wiring: builds every part of the identity service from Settings. The only place that does."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from grpc_health.v1 import health, health_pb2
+
+from identity.config import Settings
+from identity.domain.clock import Clock, SystemClock
+from identity.domain.errors import ConfigurationError
+from identity.domain.keys import KeyTimings
+from identity.domain.passwords import PasswordPolicy
+from identity.domain.sessions import SessionLifetimes
+from identity.domain.token_rules import TokenPolicy
+from identity.persistence.database import create_engine, current_revision, head_revision, migrate
+from identity.persistence.uow import SqlUnitOfWorkFactory
+from identity.rpc.admin import AdminServicer
+from identity.rpc.auth import AuthInterceptor
+from identity.rpc.server import SERVICE_NAMES, build_server
+from identity.rpc.servicer import IdentityServicer
+from identity.services.accounts import AccountSettings, Accounts
+from identity.services.audit import AuditTrail
+from identity.services.hashing import Argon2Params, PasswordHashing
+from identity.services.keyring import KeyRing
+from identity.services.refresh import Rotation
+from identity.services.revocations import RevocationCache, Revoker
+from identity.services.service_accounts import CallerDirectory, create_credential
+from identity.services.sessions import Sessions
+from identity.services.tokens import AccessTokens
+
+log = logging.getLogger(__name__)
+
+
+class IdentityApp:
+    """The running service: `await start()` returns the bound port, `await stop()` drains."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.engine = create_engine(settings.database_url)
+        self.uow = SqlUnitOfWorkFactory(self.engine)
+        timings = KeyTimings(
+            jwks_max_age=settings.jwks_max_age,
+            max_token_ttl=settings.access_token_ttl,
+            leeway=settings.leeway,
+            rotation_interval=settings.key_rotation_interval,
+        )
+        self.keyring = KeyRing(self.uow, settings.master_key, settings.signing_alg, timings, self.clock)
+        self.revocations = RevocationCache()
+        self.revoker = Revoker(self.uow, self.revocations, self.clock, settings.access_token_ttl + settings.leeway)
+        policy = TokenPolicy(issuer=settings.issuer, audience=settings.audience, leeway=settings.leeway)
+        self.tokens = AccessTokens(self.keyring, self.revocations, policy, settings.access_token_ttl, self.clock)
+        self.hashing = PasswordHashing(
+            Argon2Params(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism),
+            workers=settings.hash_workers,
+        )
+        lifetimes = SessionLifetimes(idle=settings.session_idle, absolute=settings.session_absolute)
+        self.accounts = Accounts(
+            self.uow, self.hashing, self.tokens, self.revoker, settings.master_key,
+            AccountSettings(PasswordPolicy(min_length=settings.password_min_length), lifetimes,
+                            settings.default_client_id, settings.default_scope),
+            self.clock,
+        )
+        self.rotation = Rotation(
+            self.uow, self.tokens, self.revoker, settings.master_key, lifetimes, settings.refresh_grace,
+            settings.default_scope, settings.reuse_revokes_all, self.clock,
+        )
+        self.sessions = Sessions(self.uow, self.tokens, self.revoker, self.clock)
+        self.audit = AuditTrail(self.uow, self.clock)
+        self.callers = CallerDirectory(self.uow)
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+        self._server = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def prepare_database(self) -> None:
+        """Refuse a schema below head unless told to migrate (IDENTITY_MIGRATE / `identity migrate`)."""
+        current, head = await current_revision(self.engine), head_revision()
+        if current == head:
+            return
+        if not self.settings.migrate:
+            raise ConfigurationError(
+                f"database schema is at {current or 'empty'}, the code needs {head}: "
+                "run `identity migrate` (or set IDENTITY_MIGRATE=true)"
+            )
+        await migrate(self.engine, self.settings.database_url)
+        log.info("database migrated to head")
+
+    async def start(self) -> int:
+        await self.prepare_database()
+        await self.keyring.start()
+        await self.revoker.load()
+        await self.callers.load()
+        servicer = IdentityServicer(self.accounts, self.rotation, self.sessions, self.keyring, self.clock)
+        admin = AdminServicer()
+        interceptor = AuthInterceptor(self.callers, on_denied=self.audit.denied)
+        self._server, self.port = build_server(self.settings, servicer, admin, [interceptor], self.health)
+        await self._server.start()
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._tasks = [
+            asyncio.create_task(self.keyring.run_maintenance()),
+            asyncio.create_task(self.revoker.run_poller()),
+        ]
+        log.info("identity gRPC listening", extra={"port": self.port})
+        return self.port
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Health goes NOT_SERVING first, in-flight calls get `grace` seconds, then all closes."""
+        await self.health.enter_graceful_shutdown()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._server is not None:
+            await self._server.stop(grace)
+        self.hashing.close()
+        await self.engine.dispose()
+
+    async def wait(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    async def create_credential(self, role: str, name: str) -> str:
+        secret = await create_credential(self.uow, role, name, self.clock)
+        await self.callers.load()
+        return secret

@@ -1,0 +1,49 @@
+"""JSON log lines: one object per line, values escaped and truncated, never a secret."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+MAX_VALUE = 512
+# Only these `extra` keys are copied into a line: ids and outcomes, never free-form payloads.
+ALLOWED_EXTRA = frozenset(
+    {"user_id", "sid", "jti", "kid", "alg", "method", "caller", "outcome", "cause", "reason", "port", "target", "url"}
+)
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_VALUE:
+        return value[:MAX_VALUE] + "…"
+    return value
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": _short(record.getMessage()),
+        }
+        for key, value in vars(record).items():
+            if key in ALLOWED_EXTRA and key not in _STANDARD:
+                line[key] = _short(value if isinstance(value, str | int | float | bool) or value is None else str(value))
+        if record.exc_info and record.exc_info[0] is not None:
+            # The type only: exception text can carry input (SQL parameters, a token).
+            line["error"] = record.exc_info[0].__name__
+        return json.dumps(line, ensure_ascii=True)
+
+
+def configure(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("sqlalchemy", "aiosqlite", "asyncio", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

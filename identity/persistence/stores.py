@@ -1,0 +1,403 @@
+"""SQL implementations of the store Protocols in identity.ports, on one AsyncConnection."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from identity.domain.keys import KeyRecord, KeyState
+from identity.domain.refresh import ClientInfo, PresentedToken
+from identity.domain.sessions import SessionView
+from identity.persistence.tables import (
+    audit_events,
+    login_throttle,
+    refresh_tokens,
+    revocation_events,
+    service_credentials,
+    sessions,
+    signing_keys,
+    users,
+)
+from identity.ports import (
+    AuditRecord,
+    CredentialRecord,
+    NewSession,
+    RevocationEvent,
+    SessionSecret,
+    UserRecord,
+)
+
+
+class SqlUsers:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, user_id: str, email: str, email_key: str, password_hash: str, now: datetime) -> None:
+        await self._conn.execute(
+            insert(users).values(
+                id=user_id, email=email, email_key=email_key, password_hash=password_hash,
+                created_at=now, password_changed_at=now,
+            )
+        )
+
+    async def by_email(self, email_key: str) -> UserRecord | None:
+        return await self._one(users.c.email_key == email_key)
+
+    async def by_id(self, user_id: str) -> UserRecord | None:
+        return await self._one(users.c.id == user_id)
+
+    async def _one(self, where: Any) -> UserRecord | None:
+        row = (await self._conn.execute(select(users).where(where))).first()
+        if row is None:
+            return None
+        return UserRecord(
+            user_id=row.id, email=row.email, password_hash=row.password_hash,
+            created_at=row.created_at, locked_at=row.locked_at, not_before=row.not_before,
+        )
+
+    async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
+        await self._conn.execute(
+            update(users).where(users.c.id == user_id)
+            .values(password_hash=password_hash, password_changed_at=now)
+        )
+
+    async def set_not_before(self, user_id: str, not_before: datetime) -> None:
+        await self._conn.execute(update(users).where(users.c.id == user_id).values(not_before=not_before))
+
+    async def set_locked(self, user_id: str, locked_at: datetime | None, reason: str) -> None:
+        await self._conn.execute(
+            update(users).where(users.c.id == user_id).values(locked_at=locked_at, locked_reason=reason)
+        )
+
+
+class SqlSessions:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def create(self, new: NewSession) -> None:
+        await self._conn.execute(
+            insert(sessions).values(
+                id=new.session_id, user_id=new.user_id, client_id=new.client_id,
+                created_at=new.created_at, last_used_at=new.created_at,
+                idle_expires_at=new.idle_expires_at, absolute_expires_at=new.absolute_expires_at,
+                client_ip=new.client.ip, user_agent=new.client.user_agent,
+                secret_enc=new.secret_enc, generation=0,
+            )
+        )
+        await self._conn.execute(
+            insert(refresh_tokens).values(
+                digest=new.first_token_digest, session_id=new.session_id, generation=0,
+                issued_at=new.created_at,
+            )
+        )
+
+    async def consume_refresh_token(
+        self, digest: bytes, now: datetime, client: ClientInfo
+    ) -> PresentedToken | None:
+        # The atomic step of rotation: mark the token used only if it is unused and its session
+        # is live. Two concurrent refreshes both run this UPDATE; the row lock makes the second
+        # wait, re-check "used_at IS NULL" after the first commits, and match nothing
+        # (PostgreSQL READ COMMITTED; SQLite serialises writers with BEGIN IMMEDIATE).
+        live_session = (
+            select(sessions.c.id)
+            .where(
+                sessions.c.id == refresh_tokens.c.session_id,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.idle_expires_at > now,
+                sessions.c.absolute_expires_at > now,
+            )
+            .exists()
+        )
+        won = (
+            await self._conn.execute(
+                update(refresh_tokens)
+                .where(refresh_tokens.c.digest == digest, refresh_tokens.c.used_at.is_(None), live_session)
+                .values(used_at=now, used_ip=client.ip, used_user_agent=client.user_agent)
+                .returning(refresh_tokens.c.session_id)
+            )
+        ).first()
+        # Whether or not we won, read the facts the domain decides on. After a lost race the
+        # winner has committed, so its successor row is visible to this statement.
+        successor = refresh_tokens.alias("successor")
+        row = (
+            await self._conn.execute(
+                select(
+                    refresh_tokens.c.session_id, refresh_tokens.c.generation, refresh_tokens.c.used_at,
+                    refresh_tokens.c.used_ip, refresh_tokens.c.used_user_agent, sessions.c.user_id,
+                    sessions.c.revoked_at, sessions.c.idle_expires_at, sessions.c.absolute_expires_at,
+                    successor.c.used_at.label("successor_used_at"),
+                )
+                .select_from(
+                    refresh_tokens.join(sessions, sessions.c.id == refresh_tokens.c.session_id).outerjoin(
+                        successor,
+                        and_(
+                            successor.c.session_id == refresh_tokens.c.session_id,
+                            successor.c.generation == refresh_tokens.c.generation + 1,
+                        ),
+                    )
+                )
+                .where(refresh_tokens.c.digest == digest)
+            )
+        ).first()
+        if row is None:
+            return None
+        return PresentedToken(
+            session_id=row.session_id, user_id=row.user_id, generation=row.generation,
+            consumed_now=won is not None, used_at=row.used_at,
+            used_by=ClientInfo(ip=row.used_ip or "", user_agent=row.used_user_agent or ""),
+            session_revoked=row.revoked_at is not None, idle_expires_at=row.idle_expires_at,
+            absolute_expires_at=row.absolute_expires_at, successor_used_at=row.successor_used_at,
+        )
+
+    async def secret(self, session_id: str) -> SessionSecret | None:
+        row = (await self._conn.execute(select(sessions).where(sessions.c.id == session_id))).first()
+        if row is None:
+            return None
+        return SessionSecret(
+            session_id=row.id, user_id=row.user_id, client_id=row.client_id,
+            secret_enc=row.secret_enc, generation=row.generation,
+            idle_expires_at=row.idle_expires_at, absolute_expires_at=row.absolute_expires_at,
+        )
+
+    async def record_rotation(
+        self, session_id: str, generation: int, digest: bytes, now: datetime, idle_expires_at: datetime
+    ) -> None:
+        await self._conn.execute(
+            insert(refresh_tokens).values(
+                digest=digest, session_id=session_id, generation=generation, issued_at=now
+            )
+        )
+        await self._conn.execute(
+            update(sessions).where(sessions.c.id == session_id)
+            .values(generation=generation, last_used_at=now, idle_expires_at=idle_expires_at)
+        )
+
+    async def session_of_token(self, digest: bytes) -> str | None:
+        row = (
+            await self._conn.execute(
+                select(refresh_tokens.c.session_id).where(refresh_tokens.c.digest == digest)
+            )
+        ).first()
+        return None if row is None else str(row.session_id)
+
+    async def revoke(self, session_id: str, reason: str, now: datetime) -> bool:
+        result = await self._conn.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+            .returning(sessions.c.id)
+        )
+        return result.first() is not None
+
+    async def revoke_user(
+        self, user_id: str, reason: str, now: datetime, keep: str | None = None
+    ) -> list[str]:
+        where = [sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)]
+        if keep is not None:
+            where.append(sessions.c.id != keep)
+        result = await self._conn.execute(
+            update(sessions).where(*where).values(revoked_at=now, revoked_reason=reason)
+            .returning(sessions.c.id)
+        )
+        return [str(r.id) for r in result]
+
+    async def list_for_user(self, user_id: str, include_ended: bool) -> Sequence[SessionView]:
+        query = select(sessions).where(sessions.c.user_id == user_id)
+        if not include_ended:
+            query = query.where(sessions.c.revoked_at.is_(None))
+        rows = await self._conn.execute(query.order_by(sessions.c.created_at.desc()).limit(200))
+        return [_session_view(r) for r in rows]
+
+    async def get(self, session_id: str) -> SessionView | None:
+        row = (await self._conn.execute(select(sessions).where(sessions.c.id == session_id))).first()
+        return None if row is None else _session_view(row)
+
+
+def _session_view(row: Any) -> SessionView:
+    return SessionView(
+        session_id=row.id, user_id=row.user_id, created_at=row.created_at,
+        last_used_at=row.last_used_at, expires_at=row.idle_expires_at, client_ip=row.client_ip,
+        user_agent=row.user_agent, client_id=row.client_id, revoked_at=row.revoked_at,
+        revoked_reason=row.revoked_reason,
+    )
+
+
+class SqlKeys:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def all(self) -> Sequence[KeyRecord]:
+        rows = await self._conn.execute(select(signing_keys).order_by(signing_keys.c.created_at))
+        return [
+            KeyRecord(
+                kid=r.kid, alg=r.alg, state=KeyState(r.state), created_at=r.created_at,
+                activates_at=r.activates_at, retired_at=r.retired_at, unpublish_at=r.unpublish_at,
+                public_jwk=json.loads(r.public_jwk), private_enc=r.private_enc,
+            )
+            for r in rows
+        ]
+
+    async def add(self, record: KeyRecord) -> None:
+        await self._conn.execute(
+            insert(signing_keys).values(
+                kid=record.kid, alg=record.alg, state=record.state.value,
+                created_at=record.created_at, activates_at=record.activates_at,
+                retired_at=record.retired_at, unpublish_at=record.unpublish_at,
+                public_jwk=json.dumps(dict(record.public_jwk), sort_keys=True),
+                private_enc=record.private_enc,
+            )
+        )
+
+    async def update_state(self, record: KeyRecord) -> None:
+        await self._conn.execute(
+            update(signing_keys).where(signing_keys.c.kid == record.kid).values(
+                state=record.state.value, retired_at=record.retired_at,
+                unpublish_at=record.unpublish_at, activates_at=record.activates_at,
+            )
+        )
+
+    async def lock_for_rotation(self) -> bool:
+        """Serialise key changes across replicas for the rest of this transaction."""
+        if self._conn.dialect.name == "postgresql":
+            # A transaction-level advisory lock: released at commit or rollback, and a second
+            # replica gets False instead of waiting, so exactly one rotates.
+            got = await self._conn.scalar(select(func.pg_try_advisory_xact_lock(0x1D3_7E17)))
+            return bool(got)
+        return True  # SQLite: BEGIN IMMEDIATE already holds the database write lock.
+
+
+class SqlRevocations:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def append(self, event: RevocationEvent) -> int:
+        """Write the event; returns its cursor."""
+        result = await self._conn.execute(
+            insert(revocation_events).values(
+                at=event.at, kind=event.kind, session_id=event.session_id, user_id=event.user_id,
+                jti=event.jti, not_before=event.not_before, forget_after=event.forget_after,
+                reason=event.reason,
+            ).returning(revocation_events.c.id)
+        )
+        return int(result.scalar_one())
+
+    async def since(
+        self, cursor: int, recent_after: datetime | None, now: datetime, limit: int
+    ) -> Sequence[RevocationEvent]:
+        condition = revocation_events.c.id > cursor
+        if recent_after is not None:
+            # Ids are assigned at insert but become visible at commit, possibly out of order;
+            # re-reading the last few seconds catches a late commit below the cursor.
+            condition = or_(condition, revocation_events.c.at >= recent_after)
+        rows = await self._conn.execute(
+            select(revocation_events)
+            .where(condition, revocation_events.c.forget_after > now)
+            .order_by(revocation_events.c.id)
+            .limit(limit)
+        )
+        return [
+            RevocationEvent(
+                cursor=r.id, kind=r.kind, at=r.at, forget_after=r.forget_after,
+                session_id=r.session_id, user_id=r.user_id, jti=r.jti, not_before=r.not_before,
+                reason=r.reason,
+            )
+            for r in rows
+        ]
+
+
+class SqlAudit:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def record(
+        self, kind: str, actor: str, now: datetime, *, user_id: str | None = None,
+        session_id: str | None = None, outcome: str = "ok", detail: dict[str, Any] | None = None,
+    ) -> None:
+        await self._conn.execute(
+            insert(audit_events).values(
+                at=now, kind=kind, actor=actor[:128], user_id=user_id, session_id=session_id,
+                outcome=outcome, detail_json=json.dumps(detail or {}, sort_keys=True, default=str),
+            )
+        )
+
+    async def list(
+        self, user_id: str | None, kind: str | None, limit: int, before_id: int | None
+    ) -> Sequence[AuditRecord]:
+        query = select(audit_events)
+        if user_id:
+            query = query.where(audit_events.c.user_id == user_id)
+        if kind:
+            query = query.where(audit_events.c.kind == kind)
+        if before_id:
+            query = query.where(audit_events.c.id < before_id)
+        rows = await self._conn.execute(query.order_by(audit_events.c.id.desc()).limit(limit))
+        return [
+            AuditRecord(
+                id=r.id, at=r.at, kind=r.kind, actor=r.actor, user_id=r.user_id,
+                session_id=r.session_id, outcome=r.outcome, detail=json.loads(r.detail_json),
+            )
+            for r in rows
+        ]
+
+
+class SqlCredentials:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, credential_id: str, name: str, role: str, secret_digest: bytes, now: datetime) -> None:
+        await self._conn.execute(
+            insert(service_credentials).values(
+                id=credential_id, name=name, role=role, secret_digest=secret_digest, created_at=now
+            )
+        )
+
+    async def active(self) -> Sequence[CredentialRecord]:
+        rows = await self._conn.execute(
+            select(service_credentials).where(service_credentials.c.revoked_at.is_(None))
+        )
+        return [
+            CredentialRecord(credential_id=r.id, name=r.name, role=r.role, secret_digest=r.secret_digest)
+            for r in rows
+        ]
+
+
+class SqlThrottle:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def blocked_until(self, keys: Sequence[str]) -> datetime | None:
+        latest = await self._conn.scalar(
+            select(func.max(login_throttle.c.blocked_until)).where(login_throttle.c.key.in_(keys))
+        )
+        return latest if isinstance(latest, datetime) else None
+
+    async def record_failure(self, key: str, now: datetime, reset_before: datetime) -> int:
+        """Count one failure; a streak whose last failure is older than reset_before restarts."""
+        dialect_insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = dialect_insert(login_throttle).values(key=key, failures=1, last_failure_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[login_throttle.c.key],
+            set_={
+                "failures": case(
+                    (login_throttle.c.last_failure_at < reset_before, 1),
+                    else_=login_throttle.c.failures + 1,
+                ),
+                "last_failure_at": now,
+            },
+        ).returning(login_throttle.c.failures)
+        return int((await self._conn.execute(stmt)).scalar_one())
+
+    async def block(self, key: str, until: datetime) -> None:
+        await self._conn.execute(
+            update(login_throttle).where(login_throttle.c.key == key).values(blocked_until=until)
+        )
+
+    async def clear(self, key: str) -> None:
+        await self._conn.execute(delete(login_throttle).where(login_throttle.c.key == key))
+

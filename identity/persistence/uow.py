@@ -1,0 +1,87 @@
+"""The unit of work: one transaction, rolled back unless commit() ran."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+
+from identity.persistence.errors import translate
+from identity.persistence.stores import (
+    SqlAudit,
+    SqlCredentials,
+    SqlKeys,
+    SqlRevocations,
+    SqlSessions,
+    SqlThrottle,
+    SqlUsers,
+)
+
+
+class SqlUnitOfWork:
+    users: SqlUsers
+    sessions: SqlSessions
+    keys: SqlKeys
+    revocations: SqlRevocations
+    audit: SqlAudit
+    credentials: SqlCredentials
+    throttle: SqlThrottle
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+        self._tx: AsyncTransaction | None = None
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        try:
+            self._conn = await self._engine.connect()
+            self._tx = await self._conn.begin()
+        except (SQLAlchemyError, OSError) as error:
+            await self._close()
+            raise (translate(error) or error) from None
+        conn = self._conn
+        self.users = SqlUsers(conn)
+        self.sessions = SqlSessions(conn)
+        self.keys = SqlKeys(conn)
+        self.revocations = SqlRevocations(conn)
+        self.audit = SqlAudit(conn)
+        self.credentials = SqlCredentials(conn)
+        self.throttle = SqlThrottle(conn)
+        return self
+
+    async def commit(self) -> None:
+        assert self._tx is not None, "commit outside 'async with'"
+        try:
+            await self._tx.commit()
+        except (SQLAlchemyError, OSError) as error:
+            raise (translate(error) or error) from None
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._close()
+        if exc is not None:
+            domain = translate(exc)
+            if domain is not None:
+                raise domain from None
+
+    async def _close(self) -> None:
+        try:
+            if self._tx is not None and self._tx.is_active:
+                await self._tx.rollback()
+        except (SQLAlchemyError, OSError):
+            pass  # the connection is gone; closing below discards it
+        finally:
+            if self._conn is not None:
+                await self._conn.close()
+            self._conn = None
+            self._tx = None
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine)

@@ -1,0 +1,148 @@
+"""What the use cases need from storage: small Protocols, implemented in identity.persistence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol
+
+from identity.domain.keys import KeyRecord
+from identity.domain.refresh import ClientInfo, PresentedToken
+from identity.domain.sessions import SessionView
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    user_id: str
+    email: str
+    password_hash: str
+    created_at: datetime
+    locked_at: datetime | None
+    not_before: datetime | None
+
+
+@dataclass(frozen=True)
+class NewSession:
+    session_id: str
+    user_id: str
+    client_id: str
+    client: ClientInfo
+    secret_enc: bytes
+    created_at: datetime
+    idle_expires_at: datetime
+    absolute_expires_at: datetime
+    first_token_digest: bytes
+
+
+@dataclass(frozen=True)
+class SessionSecret:
+    session_id: str
+    user_id: str
+    client_id: str
+    secret_enc: bytes
+    generation: int
+    idle_expires_at: datetime
+    absolute_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class RevocationEvent:
+    cursor: int
+    kind: str  # "session" | "user" | "access_token"
+    at: datetime
+    forget_after: datetime
+    session_id: str | None = None
+    user_id: str | None = None
+    jti: str | None = None
+    not_before: datetime | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: int
+    at: datetime
+    kind: str
+    actor: str
+    user_id: str | None
+    session_id: str | None
+    outcome: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CredentialRecord:
+    credential_id: str
+    name: str
+    role: str
+    secret_digest: bytes
+
+
+class UserStore(Protocol):
+    async def add(self, user_id: str, email: str, email_key: str, password_hash: str, now: datetime) -> None: ...
+    async def by_email(self, email_key: str) -> UserRecord | None: ...
+    async def by_id(self, user_id: str) -> UserRecord | None: ...
+    async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None: ...
+    async def set_not_before(self, user_id: str, not_before: datetime) -> None: ...
+    async def set_locked(self, user_id: str, locked_at: datetime | None, reason: str) -> None: ...
+
+
+class SessionStore(Protocol):
+    async def create(self, new: NewSession) -> None: ...
+    async def consume_refresh_token(self, digest: bytes, now: datetime, client: ClientInfo) -> PresentedToken | None: ...
+    async def secret(self, session_id: str) -> SessionSecret | None: ...
+    async def record_rotation(self, session_id: str, generation: int, digest: bytes, now: datetime, idle_expires_at: datetime) -> None: ...
+    async def session_of_token(self, digest: bytes) -> str | None: ...
+    async def revoke(self, session_id: str, reason: str, now: datetime) -> bool: ...
+    async def revoke_user(self, user_id: str, reason: str, now: datetime, keep: str | None = None) -> list[str]: ...
+    async def list_for_user(self, user_id: str, include_ended: bool) -> Sequence[SessionView]: ...
+    async def get(self, session_id: str) -> SessionView | None: ...
+
+
+class KeyStore(Protocol):
+    async def all(self) -> Sequence[KeyRecord]: ...
+    async def add(self, record: KeyRecord) -> None: ...
+    async def update_state(self, record: KeyRecord) -> None: ...
+    async def lock_for_rotation(self) -> bool: ...
+
+
+class RevocationLog(Protocol):
+    async def append(self, event: RevocationEvent) -> int: ...
+    async def since(self, cursor: int, recent_after: datetime | None, now: datetime, limit: int) -> Sequence[RevocationEvent]: ...
+
+
+class AuditLog(Protocol):
+    async def record(self, kind: str, actor: str, now: datetime, *, user_id: str | None = None, session_id: str | None = None, outcome: str = "ok", detail: dict[str, Any] | None = None) -> None: ...
+    async def list(self, user_id: str | None, kind: str | None, limit: int, before_id: int | None) -> Sequence[AuditRecord]: ...
+
+
+class CredentialStore(Protocol):
+    async def add(self, credential_id: str, name: str, role: str, secret_digest: bytes, now: datetime) -> None: ...
+    async def active(self) -> Sequence[CredentialRecord]: ...
+
+
+class ThrottleStore(Protocol):
+    async def blocked_until(self, keys: Sequence[str]) -> datetime | None: ...
+    async def record_failure(self, key: str, now: datetime, reset_before: datetime) -> int: ...
+    async def block(self, key: str, until: datetime) -> None: ...
+    async def clear(self, key: str) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    users: UserStore
+    sessions: SessionStore
+    keys: KeyStore
+    revocations: RevocationLog
+    audit: AuditLog
+    credentials: CredentialStore
+    throttle: ThrottleStore
+
+    async def __aenter__(self) -> UnitOfWork: ...
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None: ...
+    async def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...

@@ -1,0 +1,1 @@
+"""gRPC adapters: thin translations between protobuf and the services."""

@@ -1,0 +1,49 @@
+"""Domain values to protobuf messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from identity.domain.sessions import SessionView
+from identity.services.tokens import IssuedTokens
+from identity.v1 import identity_pb2 as pb
+
+
+def timestamp(when: datetime | None) -> Timestamp | None:
+    if when is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
+
+
+def token_response(issued: IssuedTokens) -> pb.TokenResponse:
+    return pb.TokenResponse(
+        access_token=issued.access.token,
+        token_type="Bearer",
+        expires_in=issued.access.expires_in,
+        refresh_token=issued.refresh_token,
+        refresh_expires_in=issued.refresh_expires_in,
+        session_id=issued.session_id,
+        user_id=issued.user_id,
+        grace_replay=issued.grace_replay,
+    )
+
+
+def session(view: SessionView, now: datetime, current_sid: str | None = None) -> pb.Session:
+    return pb.Session(
+        session_id=view.session_id,
+        user_id=view.user_id,
+        created_at=timestamp(view.created_at),
+        last_used_at=timestamp(view.last_used_at),
+        expires_at=timestamp(view.expires_at),
+        client_ip=view.client_ip,
+        user_agent=view.user_agent,
+        client_id=view.client_id,
+        revoked_at=timestamp(view.revoked_at),
+        revoked_reason=view.revoked_reason or "",
+        status_text=view.status_text(now),
+        current=view.session_id == current_sid,
+    )

@@ -1,0 +1,70 @@
+"""identity.v1.IdentityService: each method decodes, calls one use case, encodes."""
+
+from __future__ import annotations
+
+from identity.domain.clock import Clock
+from identity.domain.errors import InvalidArgument
+from identity.rpc import convert
+from identity.rpc.auth import client_info
+from identity.rpc.errors import Context, grpc_errors
+from identity.services.accounts import Accounts
+from identity.services.keyring import KeyRing
+from identity.services.refresh import Rotation
+from identity.services.sessions import Sessions
+from identity.v1 import identity_pb2 as pb
+from identity.v1 import identity_pb2_grpc
+
+MAX_ID_LENGTH = 64
+
+
+class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
+    def __init__(self, accounts: Accounts, rotation: Rotation, sessions: Sessions, keyring: KeyRing, clock: Clock) -> None:
+        self._accounts = accounts
+        self._rotation = rotation
+        self._sessions = sessions
+        self._keyring = keyring
+        self._clock = clock
+
+    async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
+        async with grpc_errors(context):
+            user_id = await self._accounts.register(request.email, request.password)
+        return pb.RegisterResponse(user_id=user_id)
+
+    async def Login(self, request: pb.LoginRequest, context: Context) -> pb.TokenResponse:
+        async with grpc_errors(context):
+            issued = await self._accounts.login(request.email, request.password, request.client_id, client_info(context))
+        return convert.token_response(issued)
+
+    async def Refresh(self, request: pb.RefreshRequest, context: Context) -> pb.TokenResponse:
+        async with grpc_errors(context):
+            issued = await self._rotation.refresh(request.refresh_token, client_info(context))
+        return convert.token_response(issued)
+
+    async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
+        async with grpc_errors(context):
+            await self._sessions.logout(request.refresh_token, request.access_token, request.all)
+        return pb.LogoutResponse()
+
+    async def GetJwks(self, request: pb.GetJwksRequest, context: Context) -> pb.GetJwksResponse:
+        jwks = self._keyring.jwks
+        return pb.GetJwksResponse(jwks_json=jwks.json, max_age_seconds=jwks.max_age, etag=jwks.etag)
+
+    async def ListMySessions(self, request: pb.ListMySessionsRequest, context: Context) -> pb.ListSessionsResponse:
+        async with grpc_errors(context):
+            claims, views = await self._sessions.list_mine(request.access_token)
+        now = self._clock.now()
+        return pb.ListSessionsResponse(sessions=[convert.session(v, now, claims.sid) for v in views])
+
+    async def RevokeMySession(self, request: pb.RevokeMySessionRequest, context: Context) -> pb.RevokeMySessionResponse:
+        async with grpc_errors(context):
+            if not request.session_id or len(request.session_id) > MAX_ID_LENGTH:
+                raise InvalidArgument("session_id: required, at most 64 characters")
+            await self._sessions.revoke_mine(request.access_token, request.session_id)
+        return pb.RevokeMySessionResponse()
+
+    async def ChangePassword(self, request: pb.ChangePasswordRequest, context: Context) -> pb.ChangePasswordResponse:
+        async with grpc_errors(context):
+            revoked = await self._accounts.change_password(
+                request.access_token, request.current_password, request.new_password, client_info(context)
+            )
+        return pb.ChangePasswordResponse(revoked_sessions=revoked)

@@ -1,0 +1,82 @@
+"""Argon2id password hashing in a bounded pool off the event loop, shedding load when it queues."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from identity import metrics
+from identity.domain.errors import Overloaded
+
+# OWASP Password Storage Cheat Sheet: Argon2id, m=19456 KiB (19 MiB), t=2, p=1 at the least.
+R = TypeVar("R")
+MIN_MEMORY_KIB = 19456
+MIN_TIME_COST = 2
+
+
+@dataclass(frozen=True)
+class Argon2Params:
+    memory_kib: int = MIN_MEMORY_KIB
+    time_cost: int = MIN_TIME_COST
+    parallelism: int = 1
+
+    def __post_init__(self) -> None:
+        if self.memory_kib < MIN_MEMORY_KIB or self.time_cost < MIN_TIME_COST or self.parallelism < 1:
+            raise ValueError("Argon2 parameters below OWASP's minimum (m=19456 KiB, t=2, p=1)")
+
+
+class PasswordHashing:
+    """At most `workers` hashes run at once (argon2-cffi releases the GIL); at most `max_waiting`
+    more wait; beyond that a call fails fast with Overloaded so a login storm cannot starve the
+    other RPCs or memory (each hash holds `memory_kib`)."""
+
+    def __init__(self, params: Argon2Params, workers: int | None = None, max_waiting: int | None = None) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=params.time_cost, memory_cost=params.memory_kib,
+            parallelism=params.parallelism, hash_len=32, salt_len=16, type=Type.ID,
+        )
+        self._workers = workers or max(1, os.cpu_count() or 1)
+        self._max_in_flight = self._workers + (max_waiting if max_waiting is not None else 4 * self._workers)
+        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="argon2")
+        self._in_flight = 0
+        # A hash of a random password: verifying against it makes an unknown email cost the
+        # same as a wrong password.
+        self._dummy = self._hasher.hash(os.urandom(16).hex())
+
+    async def _run(self, fn: Callable[..., R], *args: str) -> R:
+        if self._in_flight >= self._max_in_flight:
+            metrics.HASH_SHED.inc()
+            raise Overloaded(retry_after=1)
+        self._in_flight += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._pool, fn, *args)
+        finally:
+            self._in_flight -= 1
+
+    async def hash(self, password: str) -> str:
+        return await self._run(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """True if the password matches; a missing hash costs one full verification anyway."""
+        ok = await self._run(self._verify_sync, password_hash or self._dummy, password)
+        return ok and password_hash is not None
+
+    def _verify_sync(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
