@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 
+import grpc
 from grpc_health.v1 import health, health_pb2
 
 from identity.config import Settings
@@ -16,14 +17,17 @@ from identity.domain.passwords import PasswordPolicy
 from identity.domain.sessions import SessionLifetimes
 from identity.domain.token_rules import TokenPolicy
 from identity.persistence.database import create_engine, current_revision, head_revision, migrate
+from identity.persistence.notify import REVOCATION_CHANNEL, PgNotifications
 from identity.persistence.uow import SqlUnitOfWorkFactory
 from identity.rpc.admin import AdminServicer
 from identity.rpc.auth import AuthInterceptor
 from identity.rpc.server import SERVICE_NAMES, build_server
 from identity.rpc.servicer import IdentityServicer
-from identity.services.accounts import AccountSettings, Accounts
+from identity.services.accounts import Accounts, AccountSettings
+from identity.services.admin import Administration
 from identity.services.audit import AuditTrail
 from identity.services.hashing import Argon2Params, PasswordHashing
+from identity.services.introspection import Introspection, RevocationFeed
 from identity.services.keyring import KeyRing
 from identity.services.refresh import Rotation
 from identity.services.revocations import RevocationCache, Revoker
@@ -48,36 +52,73 @@ class IdentityApp:
             leeway=settings.leeway,
             rotation_interval=settings.key_rotation_interval,
         )
-        self.keyring = KeyRing(self.uow, settings.master_key, settings.signing_alg, timings, self.clock)
+        self.keyring = KeyRing(
+            self.uow, settings.master_key, settings.signing_alg, timings, self.clock
+        )
         self.revocations = RevocationCache()
-        self.revoker = Revoker(self.uow, self.revocations, self.clock, settings.access_token_ttl + settings.leeway)
-        policy = TokenPolicy(issuer=settings.issuer, audience=settings.audience, leeway=settings.leeway)
-        self.tokens = AccessTokens(self.keyring, self.revocations, policy, settings.access_token_ttl, self.clock)
+        self.revoker = Revoker(
+            self.uow, self.revocations, self.clock, settings.access_token_ttl + settings.leeway
+        )
+        policy = TokenPolicy(
+            issuer=settings.issuer, audience=settings.audience, leeway=settings.leeway
+        )
+        self.tokens = AccessTokens(
+            self.keyring, self.revocations, policy, settings.access_token_ttl, self.clock
+        )
         self.hashing = PasswordHashing(
-            Argon2Params(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism),
+            Argon2Params(
+                settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+            ),
             workers=settings.hash_workers,
         )
         lifetimes = SessionLifetimes(idle=settings.session_idle, absolute=settings.session_absolute)
         self.accounts = Accounts(
-            self.uow, self.hashing, self.tokens, self.revoker, settings.master_key,
-            AccountSettings(PasswordPolicy(min_length=settings.password_min_length), lifetimes,
-                            settings.default_client_id, settings.default_scope),
+            self.uow,
+            self.hashing,
+            self.tokens,
+            self.revoker,
+            settings.master_key,
+            AccountSettings(
+                PasswordPolicy(min_length=settings.password_min_length),
+                lifetimes,
+                settings.default_client_id,
+                settings.default_scope,
+            ),
             self.clock,
         )
         self.rotation = Rotation(
-            self.uow, self.tokens, self.revoker, settings.master_key, lifetimes, settings.refresh_grace,
-            settings.default_scope, settings.reuse_revokes_all, self.clock,
+            self.uow,
+            self.tokens,
+            self.revoker,
+            settings.master_key,
+            lifetimes,
+            settings.refresh_grace,
+            settings.default_scope,
+            settings.reuse_revokes_all,
+            self.clock,
         )
         self.sessions = Sessions(self.uow, self.tokens, self.revoker, self.clock)
         self.audit = AuditTrail(self.uow, self.clock)
         self.callers = CallerDirectory(self.uow)
+        self.introspection = Introspection(self.tokens, self.uow, self.clock)
+        self.feed = RevocationFeed(
+            self.uow, self.revocations, self.clock, settings.revocation_heartbeat
+        )
+        self.admin = Administration(self.uow, self.revoker, self.keyring, self.clock)
+        # PostgreSQL: other replicas' revocations arrive by LISTEN/NOTIFY (the poller is the
+        # fallback). SQLite has one process, so publishing in-process is enough.
+        self.notifications: PgNotifications | None = None
+        if self.engine.dialect.name == "postgresql":
+            self.notifications = PgNotifications(
+                settings.database_url, REVOCATION_CHANNEL, self.revoker.notified, self.revoker.poll
+            )
         self.health = health.aio.HealthServicer()
         self.port = 0
-        self._server = None
+        self._server: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def prepare_database(self) -> None:
-        """Refuse a schema below head unless told to migrate (IDENTITY_MIGRATE / `identity migrate`)."""
+        """Refuse a schema below head unless told to migrate (IDENTITY_MIGRATE)."""
         current, head = await current_revision(self.engine), head_revision()
         if current == head:
             return
@@ -94,10 +135,20 @@ class IdentityApp:
         await self.keyring.start()
         await self.revoker.load()
         await self.callers.load()
-        servicer = IdentityServicer(self.accounts, self.rotation, self.sessions, self.keyring, self.clock)
-        admin = AdminServicer()
+        servicer = IdentityServicer(
+            self.accounts,
+            self.rotation,
+            self.sessions,
+            self.keyring,
+            self.clock,
+            self.introspection,
+            self.feed,
+        )
+        admin = AdminServicer(self.admin, self.clock)
         interceptor = AuthInterceptor(self.callers, on_denied=self.audit.denied)
-        self._server, self.port = build_server(self.settings, servicer, admin, [interceptor], self.health)
+        self._server, self.port = build_server(
+            self.settings, servicer, admin, [interceptor], self.health
+        )
         await self._server.start()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -105,6 +156,8 @@ class IdentityApp:
             asyncio.create_task(self.keyring.run_maintenance()),
             asyncio.create_task(self.revoker.run_poller()),
         ]
+        if self.notifications is not None:
+            self._tasks.append(asyncio.create_task(self.notifications.run()))
         log.info("identity gRPC listening", extra={"port": self.port})
         return self.port
 
@@ -116,6 +169,7 @@ class IdentityApp:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self.revocations.close()  # WatchRevocations streams end; clients resume elsewhere
         if self._server is not None:
             await self._server.stop(grace)
         self.hashing.close()

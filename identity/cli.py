@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from identity import logs
 from identity.app import IdentityApp
@@ -31,12 +32,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(os.environ, dev_data_dir=data_dir)
 
 
-async def _until_signal(stop: Callable[[], Awaitable[None]], wait: Awaitable[None] | None = None) -> None:
+async def _until_signal(
+    stop: Callable[[], Awaitable[None]], wait: Awaitable[None] | None = None
+) -> None:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    waiters = [asyncio.create_task(stopping.wait())]
+    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stopping.wait())]
     if wait is not None:
         waiters.append(asyncio.ensure_future(wait))
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -58,13 +61,20 @@ async def dev(settings: Settings, data_dir: Path) -> None:
     app = IdentityApp(settings)
     port = await app.start()
     secrets = await _dev_credentials(app, data_dir / "credentials.json")
-    env = {**os.environ, "EDGE_IDENTITY_TARGET": f"127.0.0.1:{port}", "EDGE_IDENTITY_CREDENTIAL": secrets["edge"]}
+    env = {
+        **os.environ,
+        "EDGE_IDENTITY_TARGET": f"127.0.0.1:{port}",
+        "EDGE_IDENTITY_CREDENTIAL": secrets["edge"],
+    }
     env.setdefault("EDGE_ISSUER", settings.issuer)
     env.setdefault("EDGE_AUDIENCE", settings.audience)
     edge = build_server(EdgeSettings.from_env(env))
     edge_task = asyncio.create_task(edge.serve())
     listen = env.get("EDGE_LISTEN", "127.0.0.1:8080")
-    print(f"identity gRPC on 127.0.0.1:{port}; credentials in {data_dir / 'credentials.json'}", file=sys.stderr)
+    print(
+        f"identity gRPC on 127.0.0.1:{port}; credentials in {data_dir / 'credentials.json'}",
+        file=sys.stderr,
+    )
     print(f"demo page: http://{listen}/", flush=True)
 
     async def stop() -> None:
@@ -115,7 +125,9 @@ async def _keys(app: IdentityApp, rotate: bool, alg: str | None) -> None:
     await app.keyring.start()
     if rotate:
         record = await app.keyring.rotate(alg)
-        print(f"published {record.kid} ({record.alg}); it signs from {record.activates_at.isoformat()}")
+        print(
+            f"published {record.kid} ({record.alg}); signs from {record.activates_at.isoformat()}"
+        )
     for r in app.keyring.records:
         print(f"{r.kid}\t{r.alg}\t{r.state.value}\tactivates {r.activates_at.isoformat()}")
 
@@ -151,7 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
         if args.command == "dev":
-            data_dir = Path(args.data_dir or os.environ.get("IDENTITY_DATA_DIR") or DEFAULT_DATA_DIR)
+            data_dir = Path(
+                args.data_dir or os.environ.get("IDENTITY_DATA_DIR") or DEFAULT_DATA_DIR
+            )
             asyncio.run(dev(settings, data_dir))
         elif args.command == "serve":
             asyncio.run(serve(settings))
@@ -160,9 +174,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(migrate(app.engine, settings.database_url))
             print("database at head", file=sys.stderr)
         elif args.command == "credentials":
-            asyncio.run(_with_app(settings, lambda app: _credentials_create(app, args.role, args.name)))
+            asyncio.run(
+                _with_app(settings, lambda app: _credentials_create(app, args.role, args.name))
+            )
         elif args.command == "keys":
-            asyncio.run(_with_app(settings, lambda app: _keys(app, args.action == "rotate", getattr(args, "alg", None))))
+            asyncio.run(
+                _with_app(
+                    settings,
+                    lambda app: _keys(app, args.action == "rotate", getattr(args, "alg", None)),
+                )
+            )
     except IdentityError as error:
         print(f"identity: {error.message}", file=sys.stderr)
         return 2

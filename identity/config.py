@@ -19,34 +19,65 @@ DEFAULT_DATA_DIR = Path(".identity-dev")
 
 # name -> (default, description). The README's configuration table is checked against this.
 VARIABLES: dict[str, tuple[str, str]] = {
-    "IDENTITY_DATABASE_URL": ("SQLite in the data folder", "SQLAlchemy URL: postgresql+asyncpg://… or sqlite+aiosqlite:///…"),
+    "IDENTITY_DATABASE_URL": (
+        "SQLite in the data folder",
+        "SQLAlchemy URL: postgresql+asyncpg://… or sqlite+aiosqlite:///…",
+    ),
     "IDENTITY_GRPC_LISTEN": ("127.0.0.1:50051", "gRPC bind address"),
     "IDENTITY_ISSUER": ("http://127.0.0.1:8080", "`iss` of access tokens"),
     "IDENTITY_AUDIENCE": ("api", "default `aud` of access tokens"),
     "IDENTITY_SIGNING_ALG": ("ES256", "ES256, EdDSA or RS256"),
     "IDENTITY_ACCESS_TOKEN_TTL": ("600", "access token lifetime, seconds (60–3600)"),
     "IDENTITY_REFRESH_GRACE": ("30", "reuse grace window, seconds (0–300)"),
-    "IDENTITY_MASTER_KEY": ("generated in dev mode only", "base64 of 32 bytes; encrypts signing keys and session secrets"),
-    "IDENTITY_DATA_DIR": (".identity-dev", "data folder of `identity dev` (SQLite, master key, credentials)"),
-    "IDENTITY_SESSION_IDLE_TTL": ("1209600", "session idle lifetime, seconds (14 days); each rotation extends it"),
+    "IDENTITY_MASTER_KEY": (
+        "generated in dev mode only",
+        "base64 of 32 bytes; encrypts signing keys and session secrets",
+    ),
+    "IDENTITY_DATA_DIR": (
+        ".identity-dev",
+        "data folder of `identity dev` (SQLite, master key, credentials)",
+    ),
+    "IDENTITY_SESSION_IDLE_TTL": (
+        "1209600",
+        "session idle lifetime, seconds (14 days); each rotation extends it",
+    ),
     "IDENTITY_SESSION_ABSOLUTE_TTL": ("2592000", "session absolute lifetime, seconds (30 days)"),
-    "IDENTITY_PASSWORD_MIN_LENGTH": ("15", "minimum password length (8–64); NIST SP 800-63B-4 wants 15"),
+    "IDENTITY_PASSWORD_MIN_LENGTH": (
+        "15",
+        "minimum password length (8–64); NIST SP 800-63B-4 wants 15",
+    ),
     "IDENTITY_ARGON2_MEMORY_KIB": ("19456", "Argon2id memory cost, KiB (at least 19456)"),
     "IDENTITY_ARGON2_TIME_COST": ("2", "Argon2id iterations (at least 2)"),
     "IDENTITY_ARGON2_PARALLELISM": ("1", "Argon2id lanes"),
     "IDENTITY_HASH_WORKERS": ("number of cores", "concurrent password hashes"),
-    "IDENTITY_REUSE_REVOKES_ALL": ("false", "on refresh token reuse, end every session of the user, not just the family"),
-    "IDENTITY_JWKS_MAX_AGE": ("300", "JWKS cache lifetime, seconds; a new key is published this long before it signs"),
+    "IDENTITY_REUSE_REVOKES_ALL": (
+        "false",
+        "on refresh token reuse, end every session of the user, not just the family",
+    ),
+    "IDENTITY_JWKS_MAX_AGE": (
+        "300",
+        "JWKS cache lifetime, seconds; a new key is published this long before it signs",
+    ),
     "IDENTITY_KEY_ROTATION_DAYS": ("30", "scheduled signing-key rotation interval, days"),
     "IDENTITY_LEEWAY": ("30", "clock leeway for exp/nbf/iat, seconds (0–60)"),
     "IDENTITY_TLS_CERT": ("unset", "PEM certificate chain; with IDENTITY_TLS_KEY enables TLS"),
     "IDENTITY_TLS_KEY": ("unset", "PEM private key"),
-    "IDENTITY_TLS_CLIENT_CA": ("unset", "PEM CA bundle; when set, clients need a certificate (mTLS)"),
+    "IDENTITY_TLS_CLIENT_CA": (
+        "unset",
+        "PEM CA bundle; when set, clients need a certificate (mTLS)",
+    ),
     "IDENTITY_ALLOW_PLAINTEXT_REMOTE": ("false", "allow plaintext gRPC on a non-loopback address"),
-    "IDENTITY_MIGRATE": ("false (true in dev)", "migrate the schema to head at start instead of refusing"),
+    "IDENTITY_MIGRATE": (
+        "false (true in dev)",
+        "migrate the schema to head at start instead of refusing",
+    ),
     "IDENTITY_MAX_MESSAGE_BYTES": ("65536", "largest gRPC request accepted"),
     "IDENTITY_METRICS_LISTEN": ("unset", "host:port for Prometheus /metrics; unset disables it"),
     "IDENTITY_LOG_LEVEL": ("INFO", "log level"),
+    "IDENTITY_REVOCATION_HEARTBEAT": (
+        "5",
+        "seconds between WatchRevocations heartbeats on an idle stream (1–60)",
+    ),
 }
 
 
@@ -104,6 +135,7 @@ class Settings:
     metrics_listen: str | None = None
     default_client_id: str = "spa"
     default_scope: str = "api"
+    revocation_heartbeat: timedelta = timedelta(seconds=5)
 
     def __post_init__(self) -> None:
         if self.signing_alg not in SUPPORTED_ALGORITHMS:
@@ -113,8 +145,14 @@ class Settings:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigurationError("IDENTITY_TLS_CERT and IDENTITY_TLS_KEY go together")
         if self.tls_client_ca is not None and self.tls_cert is None:
-            raise ConfigurationError("IDENTITY_TLS_CLIENT_CA needs IDENTITY_TLS_CERT and IDENTITY_TLS_KEY")
-        if self.tls_cert is None and not self.allow_plaintext_remote and not is_loopback(self.grpc_listen):
+            raise ConfigurationError(
+                "IDENTITY_TLS_CLIENT_CA needs IDENTITY_TLS_CERT and IDENTITY_TLS_KEY"
+            )
+        if (
+            self.tls_cert is None
+            and not self.allow_plaintext_remote
+            and not is_loopback(self.grpc_listen)
+        ):
             raise ConfigurationError(
                 "IDENTITY_GRPC_LISTEN: plaintext gRPC binds to loopback only; configure TLS "
                 "(IDENTITY_TLS_CERT/IDENTITY_TLS_KEY) or set IDENTITY_ALLOW_PLAINTEXT_REMOTE=true"
@@ -122,7 +160,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, dev_data_dir: Path | None = None) -> Settings:
-        """Build settings; in dev mode (dev_data_dir given) missing secrets are made in that folder."""
+        """Build settings; in dev mode (dev_data_dir given) missing secrets are made there."""
         url = env.get("IDENTITY_DATABASE_URL", "")
         master_text = env.get("IDENTITY_MASTER_KEY", "")
         if dev_data_dir is not None:
@@ -134,10 +172,12 @@ class Settings:
         if not master_text:
             raise ConfigurationError(
                 "IDENTITY_MASTER_KEY: required in production (base64 of 32 random bytes; "
-                "for example: python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')"
+                "for example: openssl rand -base64 32)"
             )
+
         def path(name: str) -> Path | None:
             return Path(env[name]) if env.get(name) else None
+
         return cls(
             database_url=url,
             master_key=MasterKey.from_base64(master_text),
@@ -145,20 +185,30 @@ class Settings:
             issuer=env.get("IDENTITY_ISSUER") or "http://127.0.0.1:8080",
             audience=env.get("IDENTITY_AUDIENCE") or "api",
             signing_alg=env.get("IDENTITY_SIGNING_ALG") or "ES256",
-            access_token_ttl=timedelta(seconds=_int(env, "IDENTITY_ACCESS_TOKEN_TTL", 600, 60, 3600)),
+            access_token_ttl=timedelta(
+                seconds=_int(env, "IDENTITY_ACCESS_TOKEN_TTL", 600, 60, 3600)
+            ),
             refresh_grace=timedelta(seconds=_int(env, "IDENTITY_REFRESH_GRACE", 30, 0, 300)),
-            session_idle=timedelta(seconds=_int(env, "IDENTITY_SESSION_IDLE_TTL", 14 * 86400, 60, 400 * 86400)),
+            session_idle=timedelta(
+                seconds=_int(env, "IDENTITY_SESSION_IDLE_TTL", 14 * 86400, 60, 400 * 86400)
+            ),
             session_absolute=timedelta(
                 seconds=_int(env, "IDENTITY_SESSION_ABSOLUTE_TTL", 30 * 86400, 60, 400 * 86400)
             ),
             password_min_length=_int(env, "IDENTITY_PASSWORD_MIN_LENGTH", 15, 8, 64),
-            argon2_memory_kib=_int(env, "IDENTITY_ARGON2_MEMORY_KIB", MIN_MEMORY_KIB, MIN_MEMORY_KIB, 4 * 1024 * 1024),
-            argon2_time_cost=_int(env, "IDENTITY_ARGON2_TIME_COST", MIN_TIME_COST, MIN_TIME_COST, 100),
+            argon2_memory_kib=_int(
+                env, "IDENTITY_ARGON2_MEMORY_KIB", MIN_MEMORY_KIB, MIN_MEMORY_KIB, 4 * 1024 * 1024
+            ),
+            argon2_time_cost=_int(
+                env, "IDENTITY_ARGON2_TIME_COST", MIN_TIME_COST, MIN_TIME_COST, 100
+            ),
             argon2_parallelism=_int(env, "IDENTITY_ARGON2_PARALLELISM", 1, 1, 64),
             hash_workers=_int(env, "IDENTITY_HASH_WORKERS", max(1, os.cpu_count() or 1), 1, 256),
             reuse_revokes_all=_bool(env, "IDENTITY_REUSE_REVOKES_ALL", False),
             jwks_max_age=timedelta(seconds=_int(env, "IDENTITY_JWKS_MAX_AGE", 300, 1, 86400)),
-            key_rotation_interval=timedelta(days=_int(env, "IDENTITY_KEY_ROTATION_DAYS", 30, 1, 3650)),
+            key_rotation_interval=timedelta(
+                days=_int(env, "IDENTITY_KEY_ROTATION_DAYS", 30, 1, 3650)
+            ),
             leeway=timedelta(seconds=_int(env, "IDENTITY_LEEWAY", 30, 0, 60)),
             tls_cert=path("IDENTITY_TLS_CERT"),
             tls_key=path("IDENTITY_TLS_KEY"),
@@ -167,6 +217,9 @@ class Settings:
             migrate=_bool(env, "IDENTITY_MIGRATE", dev_data_dir is not None),
             max_message_bytes=_int(env, "IDENTITY_MAX_MESSAGE_BYTES", 65536, 4096, 4 * 1024 * 1024),
             metrics_listen=env.get("IDENTITY_METRICS_LISTEN") or None,
+            revocation_heartbeat=timedelta(
+                seconds=_int(env, "IDENTITY_REVOCATION_HEARTBEAT", 5, 1, 60)
+            ),
         )
 
     def __repr__(self) -> str:

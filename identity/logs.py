@@ -11,7 +11,21 @@ from typing import Any
 MAX_VALUE = 512
 # Only these `extra` keys are copied into a line: ids and outcomes, never free-form payloads.
 ALLOWED_EXTRA = frozenset(
-    {"user_id", "sid", "jti", "kid", "alg", "method", "caller", "outcome", "cause", "reason", "port", "target", "url"}
+    {
+        "user_id",
+        "sid",
+        "jti",
+        "kid",
+        "alg",
+        "method",
+        "caller",
+        "outcome",
+        "cause",
+        "reason",
+        "port",
+        "target",
+        "url",
+    }
 )
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 
@@ -32,7 +46,11 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key in ALLOWED_EXTRA and key not in _STANDARD:
-                line[key] = _short(value if isinstance(value, str | int | float | bool) or value is None else str(value))
+                line[key] = _short(
+                    value
+                    if isinstance(value, str | int | float | bool) or value is None
+                    else str(value)
+                )
         if record.exc_info and record.exc_info[0] is not None:
             # The type only: exception text can carry input (SQL parameters, a token).
             line["error"] = record.exc_info[0].__name__

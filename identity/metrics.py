@@ -6,14 +6,19 @@ from prometheus_client import Counter, Histogram
 
 LOGINS = Counter("identity_logins_total", "Login attempts by outcome", ["outcome"])
 REFRESHES = Counter(
-    "identity_refreshes_total", "Refresh attempts by outcome (rotate, grace_replay, reuse, invalid)",
+    "identity_refreshes_total",
+    "Refresh attempts by outcome (rotate, grace_replay, reuse, invalid)",
     ["outcome"],
 )
 REUSE_INCIDENTS = Counter("identity_refresh_reuse_total", "Refresh token reuse by cause", ["cause"])
 INTROSPECTIONS = Counter("identity_introspections_total", "Introspections by result", ["active"])
-REVOCATIONS = Counter("identity_revocations_total", "Revocations by kind and reason", ["kind", "reason"])
+REVOCATIONS = Counter(
+    "identity_revocations_total", "Revocations by kind and reason", ["kind", "reason"]
+)
 RPC_LATENCY = Histogram(
-    "identity_rpc_seconds", "gRPC handling time by method", ["method"],
+    "identity_rpc_seconds",
+    "gRPC handling time by method",
+    ["method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 HASH_SHED = Counter("identity_password_hash_shed_total", "Hashing requests shed under load")

@@ -48,6 +48,20 @@ class SessionSecret:
 
 
 @dataclass(frozen=True)
+class RefreshTokenState:
+    """What introspection needs to know of a refresh token (read-only; never consumes it)."""
+
+    session_id: str
+    user_id: str
+    client_id: str
+    issued_at: datetime
+    used_at: datetime | None
+    session_revoked_at: datetime | None
+    idle_expires_at: datetime
+    absolute_expires_at: datetime
+
+
+@dataclass(frozen=True)
 class RevocationEvent:
     cursor: int
     kind: str  # "session" | "user" | "access_token"
@@ -81,7 +95,9 @@ class CredentialRecord:
 
 
 class UserStore(Protocol):
-    async def add(self, user_id: str, email: str, email_key: str, password_hash: str, now: datetime) -> None: ...
+    async def add(
+        self, user_id: str, email: str, email_key: str, password_hash: str, now: datetime
+    ) -> None: ...
     async def by_email(self, email_key: str) -> UserRecord | None: ...
     async def by_id(self, user_id: str) -> UserRecord | None: ...
     async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None: ...
@@ -91,12 +107,24 @@ class UserStore(Protocol):
 
 class SessionStore(Protocol):
     async def create(self, new: NewSession) -> None: ...
-    async def consume_refresh_token(self, digest: bytes, now: datetime, client: ClientInfo) -> PresentedToken | None: ...
+    async def consume_refresh_token(
+        self, digest: bytes, now: datetime, client: ClientInfo
+    ) -> PresentedToken | None: ...
     async def secret(self, session_id: str) -> SessionSecret | None: ...
-    async def record_rotation(self, session_id: str, generation: int, digest: bytes, now: datetime, idle_expires_at: datetime) -> None: ...
+    async def record_rotation(
+        self,
+        session_id: str,
+        generation: int,
+        digest: bytes,
+        now: datetime,
+        idle_expires_at: datetime,
+    ) -> None: ...
     async def session_of_token(self, digest: bytes) -> str | None: ...
+    async def refresh_token_state(self, digest: bytes) -> RefreshTokenState | None: ...
     async def revoke(self, session_id: str, reason: str, now: datetime) -> bool: ...
-    async def revoke_user(self, user_id: str, reason: str, now: datetime, keep: str | None = None) -> list[str]: ...
+    async def revoke_user(
+        self, user_id: str, reason: str, now: datetime, keep: str | None = None
+    ) -> list[str]: ...
     async def list_for_user(self, user_id: str, include_ended: bool) -> Sequence[SessionView]: ...
     async def get(self, session_id: str) -> SessionView | None: ...
 
@@ -110,16 +138,32 @@ class KeyStore(Protocol):
 
 class RevocationLog(Protocol):
     async def append(self, event: RevocationEvent) -> int: ...
-    async def since(self, cursor: int, recent_after: datetime | None, now: datetime, limit: int) -> Sequence[RevocationEvent]: ...
+    async def since(
+        self, cursor: int, recent_after: datetime | None, now: datetime, limit: int
+    ) -> Sequence[RevocationEvent]: ...
 
 
 class AuditLog(Protocol):
-    async def record(self, kind: str, actor: str, now: datetime, *, user_id: str | None = None, session_id: str | None = None, outcome: str = "ok", detail: dict[str, Any] | None = None) -> None: ...
-    async def list(self, user_id: str | None, kind: str | None, limit: int, before_id: int | None) -> Sequence[AuditRecord]: ...
+    async def record(
+        self,
+        kind: str,
+        actor: str,
+        now: datetime,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        outcome: str = "ok",
+        detail: dict[str, Any] | None = None,
+    ) -> None: ...
+    async def list(
+        self, user_id: str | None, kind: str | None, limit: int, before_id: int | None
+    ) -> Sequence[AuditRecord]: ...
 
 
 class CredentialStore(Protocol):
-    async def add(self, credential_id: str, name: str, role: str, secret_digest: bytes, now: datetime) -> None: ...
+    async def add(
+        self, credential_id: str, name: str, role: str, secret_digest: bytes, now: datetime
+    ) -> None: ...
     async def active(self) -> Sequence[CredentialRecord]: ...
 
 
@@ -131,16 +175,28 @@ class ThrottleStore(Protocol):
 
 
 class UnitOfWork(Protocol):
-    users: UserStore
-    sessions: SessionStore
-    keys: KeyStore
-    revocations: RevocationLog
-    audit: AuditLog
-    credentials: CredentialStore
-    throttle: ThrottleStore
+    @property
+    def users(self) -> UserStore: ...
+    @property
+    def sessions(self) -> SessionStore: ...
+    @property
+    def keys(self) -> KeyStore: ...
+    @property
+    def revocations(self) -> RevocationLog: ...
+    @property
+    def audit(self) -> AuditLog: ...
+    @property
+    def credentials(self) -> CredentialStore: ...
+    @property
+    def throttle(self) -> ThrottleStore: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
     async def commit(self) -> None: ...
 
 

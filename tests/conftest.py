@@ -25,7 +25,7 @@ BACKENDS = ("sqlite", "postgres")
 TEST_MASTER_KEY = base64.b64encode(b"identity-tests-fixture-key-32byt").decode()
 
 
-def test_settings(database_url: str, **overrides: Any) -> Settings:
+def settings_for(database_url: str, **overrides: Any) -> Settings:
     settings = Settings(
         database_url=database_url,
         master_key=MasterKey.from_base64(TEST_MASTER_KEY),
@@ -62,7 +62,9 @@ class Running:
     def admin_stub(self) -> admin_pb2_grpc.IdentityAdminStub:
         return admin_pb2_grpc.IdentityAdminStub(self.channel)
 
-    def md(self, role: str = "edge", ip: str = "203.0.113.7", user_agent: str = "pytest") -> tuple[tuple[str, str], ...]:
+    def md(
+        self, role: str = "edge", ip: str = "203.0.113.7", user_agent: str = "pytest"
+    ) -> tuple[tuple[str, str], ...]:
         return (
             ("authorization", f"Bearer {self.credentials[role]}"),
             ("x-client-ip", ip),
@@ -79,15 +81,20 @@ async def start_identity(pg: PgServer) -> AsyncIterator[StartIdentity]:
     started: list[tuple[Running, str]] = []
     tmp = Path(tempfile.mkdtemp(prefix="identity-sqlite-"))
 
-    async def start(backend: str = "sqlite", clock: Clock | None = None, **overrides: Any) -> Running:
+    async def start(
+        backend: str = "sqlite", clock: Clock | None = None, **overrides: Any
+    ) -> Running:
         if backend == "postgres":
             url = await pg.create_database()
         else:
             url = f"sqlite+aiosqlite:///{tmp / (os.urandom(6).hex() + '.db')}"
-        app = IdentityApp(test_settings(url, **overrides), clock=clock)
+        app = IdentityApp(settings_for(url, **overrides), clock=clock)
         port = await app.start()
-        credentials = {role: await app.create_credential(role, f"test-{role}") for role in ("edge", "service", "admin")}
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        credentials = {
+            role: await app.create_credential(role, f"test-{role}")
+            for role in ("edge", "service", "admin")
+        }
+        channel = make_channel(f"127.0.0.1:{port}")
         running = Running(app, f"127.0.0.1:{port}", credentials, channel, backend)
         started.append((running, url))
         return running
@@ -110,7 +117,85 @@ async def identity_server(request: pytest.FixtureRequest, start_identity: StartI
 def unique_email() -> Callable[[], str]:
     def make() -> str:
         return f"user-{os.urandom(5).hex()}@example.com"
+
     return make
 
 
 PASSWORD = "correct horse battery staple"
+
+
+# --- Every log line of the run, and every secret the tests saw: checked by the last test. ---
+
+import logging  # noqa: E402
+
+from identity.logs import JsonFormatter  # noqa: E402
+
+SECRETS_SEEN: set[str] = {PASSWORD}
+
+
+class _CaptureAll(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+        self.setFormatter(JsonFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # The formatted line and the raw parts (message args, exception text) both count.
+        self.lines.append(self.format(record))
+        self.lines.append(repr(record.args))
+        if record.exc_info:
+            self.lines.append(logging.Formatter().formatException(record.exc_info))
+
+
+LOG_CAPTURE = _CaptureAll()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    root = logging.getLogger()
+    root.addHandler(LOG_CAPTURE)
+    root.setLevel(logging.DEBUG)
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """The log-leak check runs after everything else."""
+    items.sort(key=lambda item: item.name == "test_no_secret_in_any_log_line")
+
+
+def remember(*secrets: str) -> None:
+    SECRETS_SEEN.update(s for s in secrets if s)
+
+
+SECRET_FIELDS = (
+    "password",
+    "current_password",
+    "new_password",
+    "access_token",
+    "refresh_token",
+    "token",
+)
+
+
+def _remember_fields(message: Any) -> None:
+    for name in SECRET_FIELDS:
+        value = getattr(message, name, None)
+        if isinstance(value, str):
+            remember(value)
+
+
+class RememberSecrets(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Registers every password and token the tests send or receive, for the log-leak check."""
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        _remember_fields(request)
+        call = await continuation(details, request)
+        try:
+            _remember_fields(await call)
+        except grpc.aio.AioRpcError:
+            pass
+        return call
+
+
+def make_channel(target: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(target, interceptors=[RememberSecrets()])

@@ -22,7 +22,7 @@ DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 async def _answers(dsn: str) -> bool:
     try:
         conn = await asyncpg.connect(dsn, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
     return True
@@ -40,8 +40,10 @@ class ThrowawayCluster:
     def __init__(self) -> None:
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not bins:
-            raise RuntimeError("no PostgreSQL server reachable and no server binaries installed "
-                               "(apt-get install postgresql)")
+            raise RuntimeError(
+                "no PostgreSQL server reachable and no server binaries installed "
+                "(apt-get install postgresql)"
+            )
         self.bin = Path(bins[-1]).parent
         self.dir = Path(tempfile.mkdtemp(prefix="identity-pg-"))
         self.port = _free_port()
@@ -55,12 +57,25 @@ class ThrowawayCluster:
 
     def start(self) -> None:
         data = str(self.dir / "data")
-        self._run(str(self.bin / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        self._run(str(self.bin / "pg_ctl"), "-D", data, "-l", str(self.dir / "log"), "-w", "-o",
-                  f"-p {self.port} -h 127.0.0.1 -k {self.dir}", "start")
+        self._run(
+            str(self.bin / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            data,
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -h 127.0.0.1 -k {self.dir}",
+            "start",
+        )
 
     def stop(self) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop"
+        )
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -73,7 +73,9 @@ def generate_private_key(alg: str) -> PrivateKey:
         return ed25519.Ed25519PrivateKey.generate()
     if alg == "RS256":
         return rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    raise ValueError(f"unsupported signing algorithm {alg!r}; choose one of {sorted(SUPPORTED_ALGORITHMS)}")
+    raise ValueError(
+        f"unsupported signing algorithm {alg!r}; choose one of {sorted(SUPPORTED_ALGORITHMS)}"
+    )
 
 
 def public_jwk(private: PrivateKey, kid: str, alg: str) -> dict[str, Any]:
@@ -91,7 +93,9 @@ def public_jwk(private: PrivateKey, kid: str, alg: str) -> dict[str, Any]:
     return clean
 
 
-def create_key(alg: str, master: MasterKey, now: datetime, state: KeyState, activates_at: datetime) -> KeyRecord:
+def create_key(
+    alg: str, master: MasterKey, now: datetime, state: KeyState, activates_at: datetime
+) -> KeyRecord:
     kid = new_kid()
     private = generate_private_key(alg)
     pem = private.private_bytes(
@@ -113,7 +117,9 @@ def create_key(alg: str, master: MasterKey, now: datetime, state: KeyState, acti
 def load_private_key(record: KeyRecord, master: MasterKey) -> PrivateKey:
     pem = master.decrypt(record.private_enc, record.kid.encode())
     key = serialization.load_pem_private_key(pem, password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
+    if not isinstance(
+        key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+    ):
         raise ValueError("stored key is of an unsupported type")
     return key
 
@@ -124,11 +130,15 @@ def verification_key(record: KeyRecord) -> VerificationKey:
 
 
 def jwks_document(records: Iterable[KeyRecord], now: datetime) -> dict[str, Any]:
-    keys = [dict(r.public_jwk) for r in sorted(records, key=lambda r: r.created_at) if r.published(now)]
+    keys = [
+        dict(r.public_jwk) for r in sorted(records, key=lambda r: r.created_at) if r.published(now)
+    ]
     return {"keys": keys}
 
 
-def advance_lifecycle(records: Sequence[KeyRecord], now: datetime, timings: KeyTimings) -> list[KeyRecord]:
+def advance_lifecycle(
+    records: Sequence[KeyRecord], now: datetime, timings: KeyTimings
+) -> list[KeyRecord]:
     """Return the records whose state must change at `now` (promote due NEXT, demote and retire)."""
     changed: list[KeyRecord] = []
     due = [r for r in records if r.state is KeyState.NEXT and r.activates_at <= now]
@@ -138,7 +148,9 @@ def advance_lifecycle(records: Sequence[KeyRecord], now: datetime, timings: KeyT
         unpublish = now + timings.max_token_ttl + timings.leeway
         for r in records:
             if r.state is KeyState.CURRENT or (r.state is KeyState.NEXT and r is not newest):
-                changed.append(replace(r, state=KeyState.PREVIOUS, retired_at=now, unpublish_at=unpublish))
+                changed.append(
+                    replace(r, state=KeyState.PREVIOUS, retired_at=now, unpublish_at=unpublish)
+                )
     for r in records:
         if r.state is KeyState.PREVIOUS and r.unpublish_at is not None and r.unpublish_at <= now:
             changed.append(replace(r, state=KeyState.RETIRED))

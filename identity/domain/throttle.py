@@ -1,4 +1,6 @@
-"""Login throttling: growing delays, never an automatic permanent lock-out (NIST 800-63B-4 §3.2.2)."""
+"""Login throttling: growing delays, never a permanent automatic lock-out (NIST 800-63B-4).
+
+NIST SP 800-63B-4 §3.2.2 limits consecutive failed attempts per account without locking it."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ class ThrottlePolicy:
         over = failures - self.free_failures
         if over <= 0:
             return timedelta(0)
-        return min(self.base_delay * (2 ** min(over - 1, 30)), self.max_delay)
+        return min(self.base_delay * (1 << min(over - 1, 30)), self.max_delay)
 
 
 # Per account: 5 free, then 1 s, 2 s, 4 s ... capped at 15 minutes: well under 100 failures an hour.

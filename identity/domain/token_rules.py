@@ -94,7 +94,9 @@ class TokenPolicy:
 
     def __post_init__(self) -> None:
         if not self.algorithms or not self.algorithms <= SUPPORTED_ALGORITHMS:
-            raise ValueError(f"algorithms must be a non-empty subset of {sorted(SUPPORTED_ALGORITHMS)}")
+            raise ValueError(
+                f"algorithms must be a non-empty subset of {sorted(SUPPORTED_ALGORITHMS)}"
+            )
         if not timedelta(0) <= self.leeway <= MAX_LEEWAY:
             raise ValueError("leeway must be between 0 and 60 seconds")
 
@@ -188,7 +190,7 @@ def check_active(
     now: datetime,
     revocations: RevocationView | None,
 ) -> AccessClaims:
-    """The whole rule: verify_access_token, then (if revocation state is known) check_not_revoked."""
+    """The whole rule: verify_access_token, then check_not_revoked where revocations are known."""
     claims = verify_access_token(token, keys, policy, now)
     if revocations is not None:
         check_not_revoked(claims, revocations)

@@ -28,7 +28,11 @@ def create_engine(url: str) -> AsyncEngine:
         "server_settings": {"statement_timeout": str(STATEMENT_TIMEOUT_MS)},
     }
     return create_async_engine(
-        url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=5,
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_timeout=5,
         connect_args=connect_args,
     )
 

@@ -16,7 +16,10 @@ def translate(error: BaseException) -> IdentityError | None:
     if isinstance(error, sa_exc.IntegrityError):
         return AlreadyExists("already exists")
     if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
-        log.warning("database unavailable: %s", type(error.orig if hasattr(error, "orig") else error).__name__)
+        log.warning(
+            "database unavailable: %s",
+            type(error.orig if hasattr(error, "orig") else error).__name__,
+        )
         return Unavailable()
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return Unavailable()

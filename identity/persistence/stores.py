@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from identity.domain.keys import KeyRecord, KeyState
 from identity.domain.refresh import ClientInfo, PresentedToken
 from identity.domain.sessions import SessionView
+from identity.persistence.notify import REVOCATION_CHANNEL
 from identity.persistence.tables import (
     audit_events,
     login_throttle,
@@ -28,10 +29,13 @@ from identity.ports import (
     AuditRecord,
     CredentialRecord,
     NewSession,
+    RefreshTokenState,
     RevocationEvent,
     SessionSecret,
     UserRecord,
 )
+
+REVOCATION_LOCK = 0x1D3_7E18  # advisory lock id serialising revocation appends (PostgreSQL)
 
 
 class SqlUsers:
@@ -186,6 +190,28 @@ class SqlSessions:
         ).first()
         return None if row is None else str(row.session_id)
 
+    async def refresh_token_state(self, digest: bytes) -> RefreshTokenState | None:
+        row = (
+            await self._conn.execute(
+                select(
+                    refresh_tokens.c.issued_at, refresh_tokens.c.used_at, sessions.c.id,
+                    sessions.c.user_id, sessions.c.client_id, sessions.c.revoked_at,
+                    sessions.c.idle_expires_at, sessions.c.absolute_expires_at,
+                )
+                .select_from(
+                    refresh_tokens.join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+                )
+                .where(refresh_tokens.c.digest == digest)
+            )
+        ).first()
+        if row is None:
+            return None
+        return RefreshTokenState(
+            session_id=row.id, user_id=row.user_id, client_id=row.client_id,
+            issued_at=row.issued_at, used_at=row.used_at, session_revoked_at=row.revoked_at,
+            idle_expires_at=row.idle_expires_at, absolute_expires_at=row.absolute_expires_at,
+        )
+
     async def revoke(self, session_id: str, reason: str, now: datetime) -> bool:
         result = await self._conn.execute(
             update(sessions)
@@ -277,7 +303,16 @@ class SqlRevocations:
         self._conn = conn
 
     async def append(self, event: RevocationEvent) -> int:
-        """Write the event; returns its cursor."""
+        """Write the event; returns its cursor.
+
+        Cursors become visible in cursor order, so a reader that has seen cursor N has seen
+        every event below N that will ever exist, and resuming "after N" misses nothing.
+        PostgreSQL assigns ids at insert but shows them at commit, so appends take a transaction
+        advisory lock first (released at commit); SQLite's BEGIN IMMEDIATE already serialises
+        writers. Callers make no row updates after their first append, so the lock is always
+        taken last and cannot deadlock with row locks."""
+        if self._conn.dialect.name == "postgresql":
+            await self._conn.execute(select(func.pg_advisory_xact_lock(REVOCATION_LOCK)))
         result = await self._conn.execute(
             insert(revocation_events).values(
                 at=event.at, kind=event.kind, session_id=event.session_id, user_id=event.user_id,
@@ -285,7 +320,11 @@ class SqlRevocations:
                 reason=event.reason,
             ).returning(revocation_events.c.id)
         )
-        return int(result.scalar_one())
+        cursor = int(result.scalar_one())
+        if self._conn.dialect.name == "postgresql":
+            # Delivered to every listening replica when (and only if) this transaction commits.
+            await self._conn.execute(select(func.pg_notify(REVOCATION_CHANNEL, str(cursor))))
+        return cursor
 
     async def since(
         self, cursor: int, recent_after: datetime | None, now: datetime, limit: int
@@ -380,8 +419,8 @@ class SqlThrottle:
     async def record_failure(self, key: str, now: datetime, reset_before: datetime) -> int:
         """Count one failure; a streak whose last failure is older than reset_before restarts."""
         dialect_insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = dialect_insert(login_throttle).values(key=key, failures=1, last_failure_at=now)
-        stmt = stmt.on_conflict_do_update(
+        upsert = dialect_insert(login_throttle).values(key=key, failures=1, last_failure_at=now)
+        stmt = upsert.on_conflict_do_update(
             index_elements=[login_throttle.c.key],
             set_={
                 "failures": case(

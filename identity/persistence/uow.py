@@ -58,7 +58,10 @@ class SqlUnitOfWork:
             raise (translate(error) or error) from None
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self._close()
         if exc is not None:

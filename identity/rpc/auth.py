@@ -10,7 +10,7 @@ import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -34,13 +34,20 @@ ROLES: dict[str, frozenset[Role]] = {
     **{
         _SERVICE + name: frozenset({Role.EDGE})
         for name in (
-            "Register", "Login", "Refresh", "Logout", "ListMySessions", "RevokeMySession", "ChangePassword",
+            "Register",
+            "Login",
+            "Refresh",
+            "Logout",
+            "ListMySessions",
+            "RevokeMySession",
+            "ChangePassword",
         )
     },
     _SERVICE + "Introspect": frozenset({Role.SERVICE, Role.ADMIN}),
     _SERVICE + "WatchRevocations": frozenset({Role.SERVICE, Role.ADMIN}),
 }
 
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 CALLER: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("caller", default=None)
 
 
@@ -59,7 +66,10 @@ def client_info(context: Context) -> ClientInfo:
     caller = CALLER.get()
     metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
     if caller is not None and caller.role is Role.EDGE and metadata.get(CLIENT_IP_KEY):
-        return ClientInfo(_clean(metadata[CLIENT_IP_KEY], 64), _clean(metadata.get(CLIENT_USER_AGENT_KEY, ""), 512))
+        return ClientInfo(
+            _clean(metadata[CLIENT_IP_KEY], 64),
+            _clean(metadata.get(CLIENT_USER_AGENT_KEY, ""), 512),
+        )
     peer = context.peer() or ""
     # "ipv4:127.0.0.1:5555" / "ipv6:[::1]:5555"
     host = peer.split(":", 1)[-1].rsplit(":", 1)[0].strip("[]")
@@ -75,21 +85,27 @@ def bearer_secret(metadata: Any) -> str | None:
     if len(values) != 1 or not isinstance(values[0], str) or len(values[0]) > MAX_CREDENTIAL_LENGTH:
         return None
     scheme, _, secret = values[0].partition(" ")
-    if scheme.lower() != "bearer" or not secret or " " in secret:  # RFC 9110 §11.1: scheme is case-insensitive
+    if (
+        scheme.lower() != "bearer" or not secret or " " in secret
+    ):  # RFC 9110 §11.1: scheme is case-insensitive
         return None
     return secret
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, directory: CallerDirectory, on_denied: Callable[[str, Caller | None, str], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        directory: CallerDirectory,
+        on_denied: Callable[[str, Caller | None, str], Awaitable[None]] | None = None,
+    ) -> None:
         self._directory = directory
         self._on_denied = on_denied
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler | None:
         method = details.method
         handler = await continuation(details)
         if handler is None or not method.startswith(("/identity.v1.",)):
@@ -100,33 +116,47 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             caller = await self._directory.identify(secret) if secret else None
             if caller is None:
                 await self._denied(method, None, "unauthenticated")
-                return _abort(handler, grpc.StatusCode.UNAUTHENTICATED, "missing or invalid service credential")
+                return _abort(
+                    handler,
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "missing or invalid service credential",
+                )
             if caller.role not in allowed_roles(method):
                 await self._denied(method, caller, "permission_denied")
-                return _abort(handler, grpc.StatusCode.PERMISSION_DENIED, f"role {caller.role.value!r} may not call this method")
+                return _abort(
+                    handler,
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"role {caller.role.value!r} may not call this method",
+                )
         return _wrap(handler, caller, method.rsplit("/", 1)[-1])
 
     async def _denied(self, method: str, caller: Caller | None, outcome: str) -> None:
-        log.info("rpc denied", extra={"method": method, "caller": caller.name if caller else None, "outcome": outcome})
+        log.info(
+            "rpc denied",
+            extra={"method": method, "caller": caller.name if caller else None, "outcome": outcome},
+        )
         if self._on_denied is not None:
             await self._on_denied(method, caller, outcome)
 
 
-def _parse(handler: grpc.RpcMethodHandler, raw: bytes) -> Any:
+def _parse(handler: Handler, raw: bytes) -> Any:
+    deserialize: Any = handler.request_deserializer
     try:
-        return handler.request_deserializer(raw)
+        return deserialize(raw)
     except (DecodeError, ValueError, TypeError, RecursionError):
         return None
 
 
-def _wrap(handler: grpc.RpcMethodHandler, caller: Caller | None, name: str) -> grpc.RpcMethodHandler:
+def _wrap(handler: Handler, caller: Caller | None, name: str) -> Handler:
     if handler.unary_unary is not None:
-        unary = handler.unary_unary
+        unary: Any = handler.unary_unary
 
         async def unary_behavior(raw: bytes, context: Context) -> Any:
             request = _parse(handler, raw)
             if request is None:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request message does not decode")
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "request message does not decode"
+                )
             token = CALLER.set(caller)
             started = time.perf_counter()
             try:
@@ -136,10 +166,12 @@ def _wrap(handler: grpc.RpcMethodHandler, caller: Caller | None, name: str) -> g
                 metrics.RPC_LATENCY.labels(name).observe(time.perf_counter() - started)
 
         return grpc.unary_unary_rpc_method_handler(
-            unary_behavior, request_deserializer=None, response_serializer=handler.response_serializer
+            unary_behavior,
+            request_deserializer=None,
+            response_serializer=handler.response_serializer,
         )
     assert handler.unary_stream is not None, "only unary and server-streaming methods exist"
-    stream = handler.unary_stream
+    stream: Any = handler.unary_stream
 
     async def stream_behavior(raw: bytes, context: Context) -> AsyncIterator[Any]:
         request = _parse(handler, raw)
@@ -157,8 +189,9 @@ def _wrap(handler: grpc.RpcMethodHandler, caller: Caller | None, name: str) -> g
     )
 
 
-def _abort(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
+def _abort(handler: Handler, code: grpc.StatusCode, message: str) -> Handler:
     if handler.unary_stream is not None:
+
         async def abort_stream(request: Any, context: Context) -> AsyncIterator[Any]:
             await context.abort(code, message)
             yield  # pragma: no cover - makes this an async generator

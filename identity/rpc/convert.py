@@ -7,6 +7,8 @@ from datetime import datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity.domain.sessions import SessionView
+from identity.ports import RevocationEvent
+from identity.services.introspection import HEARTBEAT, TokenInfo
 from identity.services.tokens import IssuedTokens
 from identity.v1 import identity_pb2 as pb
 
@@ -46,4 +48,32 @@ def session(view: SessionView, now: datetime, current_sid: str | None = None) ->
         revoked_reason=view.revoked_reason or "",
         status_text=view.status_text(now),
         current=view.session_id == current_sid,
+    )
+
+
+def introspection(info: TokenInfo) -> pb.IntrospectResponse:
+    """Only the members that are set: an inactive token leaves every optional field unset."""
+    if not info.active:
+        return pb.IntrospectResponse(active=False)
+    members = {
+        name: getattr(info, name)
+        for name in ("scope", "client_id", "token_type", "exp", "iat", "nbf")
+        + ("sub", "aud", "iss", "jti", "sid")
+    }
+    return pb.IntrospectResponse(active=True, **{k: v for k, v in members.items() if v is not None})
+
+
+def revocation_event(event: RevocationEvent) -> pb.RevocationEvent:
+    if event.kind == HEARTBEAT:
+        return pb.RevocationEvent(cursor=0, kind=HEARTBEAT)
+    return pb.RevocationEvent(
+        cursor=event.cursor,
+        kind=event.kind,
+        session_id=event.session_id or "",
+        user_id=event.user_id or "",
+        jti=event.jti or "",
+        not_before=timestamp(event.not_before),
+        revoked_at=timestamp(event.at),
+        forget_after=timestamp(event.forget_after),
+        reason=event.reason,
     )

@@ -44,7 +44,7 @@ INTERNAL_MESSAGE = "internal error"
 def status_for(error: IdentityError) -> grpc.StatusCode:
     for cls in type(error).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return grpc.StatusCode.INTERNAL
 
 

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2
-from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from identity.config import Settings
+from identity.rpc.reflection import enable_reflection
 from identity.v1 import admin_pb2, admin_pb2_grpc, identity_pb2, identity_pb2_grpc
 
 SERVICE_NAMES = (
@@ -45,14 +44,9 @@ def build_server(
     admin_pb2_grpc.add_IdentityAdminServicer_to_server(admin, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     # Reflection stays on so operators can use grpcurl without proto files (README, "Decisions").
-    names = (
-        *SERVICE_NAMES,
-        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-        reflection.SERVICE_NAME,
-        REFLECTION_V1,
+    enable_reflection(
+        server, (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     )
-    reflection.enable_server_reflection(names, server)
-    server.add_generic_rpc_handlers((_reflection_v1_handler(ReflectionServicer(names)),))
     if settings.tls_cert is not None and settings.tls_key is not None:
         client_ca = settings.tls_client_ca.read_bytes() if settings.tls_client_ca else None
         credentials = grpc.ssl_server_credentials(
@@ -66,21 +60,3 @@ def build_server(
     if port == 0:
         raise OSError(f"cannot bind gRPC to {settings.grpc_listen}")
     return server, port
-
-
-REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
-
-
-def _reflection_v1_handler(servicer: ReflectionServicer) -> grpc.GenericRpcHandler:
-    """grpcio-reflection serves only v1alpha; v1 has the same messages and field numbers, so the
-    same servicer answers under the v1 name for clients that ask for it first."""
-    return grpc.method_handlers_generic_handler(
-        REFLECTION_V1,
-        {
-            "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
-                servicer.ServerReflectionInfo,
-                request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
-                response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
-            )
-        },
-    )

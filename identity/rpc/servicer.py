@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import grpc
+
 from identity.domain.clock import Clock
 from identity.domain.errors import InvalidArgument
 from identity.rpc import convert
 from identity.rpc.auth import client_info
 from identity.rpc.errors import Context, grpc_errors
 from identity.services.accounts import Accounts
+from identity.services.introspection import Introspection, RevocationFeed
 from identity.services.keyring import KeyRing
 from identity.services.refresh import Rotation
 from identity.services.sessions import Sessions
@@ -18,12 +23,23 @@ MAX_ID_LENGTH = 64
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
-    def __init__(self, accounts: Accounts, rotation: Rotation, sessions: Sessions, keyring: KeyRing, clock: Clock) -> None:
+    def __init__(
+        self,
+        accounts: Accounts,
+        rotation: Rotation,
+        sessions: Sessions,
+        keyring: KeyRing,
+        clock: Clock,
+        introspection: Introspection,
+        feed: RevocationFeed,
+    ) -> None:
         self._accounts = accounts
         self._rotation = rotation
         self._sessions = sessions
         self._keyring = keyring
         self._clock = clock
+        self._introspection = introspection
+        self._feed = feed
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         async with grpc_errors(context):
@@ -32,7 +48,9 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.TokenResponse:
         async with grpc_errors(context):
-            issued = await self._accounts.login(request.email, request.password, request.client_id, client_info(context))
+            issued = await self._accounts.login(
+                request.email, request.password, request.client_id, client_info(context)
+            )
         return convert.token_response(issued)
 
     async def Refresh(self, request: pb.RefreshRequest, context: Context) -> pb.TokenResponse:
@@ -49,22 +67,53 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         jwks = self._keyring.jwks
         return pb.GetJwksResponse(jwks_json=jwks.json, max_age_seconds=jwks.max_age, etag=jwks.etag)
 
-    async def ListMySessions(self, request: pb.ListMySessionsRequest, context: Context) -> pb.ListSessionsResponse:
+    async def ListMySessions(
+        self, request: pb.ListMySessionsRequest, context: Context
+    ) -> pb.ListSessionsResponse:
         async with grpc_errors(context):
             claims, views = await self._sessions.list_mine(request.access_token)
         now = self._clock.now()
-        return pb.ListSessionsResponse(sessions=[convert.session(v, now, claims.sid) for v in views])
+        return pb.ListSessionsResponse(
+            sessions=[convert.session(v, now, claims.sid) for v in views]
+        )
 
-    async def RevokeMySession(self, request: pb.RevokeMySessionRequest, context: Context) -> pb.RevokeMySessionResponse:
+    async def RevokeMySession(
+        self, request: pb.RevokeMySessionRequest, context: Context
+    ) -> pb.RevokeMySessionResponse:
         async with grpc_errors(context):
             if not request.session_id or len(request.session_id) > MAX_ID_LENGTH:
                 raise InvalidArgument("session_id: required, at most 64 characters")
             await self._sessions.revoke_mine(request.access_token, request.session_id)
         return pb.RevokeMySessionResponse()
 
-    async def ChangePassword(self, request: pb.ChangePasswordRequest, context: Context) -> pb.ChangePasswordResponse:
+    async def ChangePassword(
+        self, request: pb.ChangePasswordRequest, context: Context
+    ) -> pb.ChangePasswordResponse:
         async with grpc_errors(context):
             revoked = await self._accounts.change_password(
-                request.access_token, request.current_password, request.new_password, client_info(context)
+                request.access_token,
+                request.current_password,
+                request.new_password,
+                client_info(context),
             )
         return pb.ChangePasswordResponse(revoked_sessions=revoked)
+
+    async def Introspect(
+        self, request: pb.IntrospectRequest, context: Context
+    ) -> pb.IntrospectResponse:
+        async with grpc_errors(context):
+            info = await self._introspection.introspect(request.token, request.token_type_hint)
+        return convert.introspection(info)
+
+    async def WatchRevocations(
+        self, request: pb.WatchRevocationsRequest, context: Context
+    ) -> AsyncIterator[pb.RevocationEvent]:
+        async with grpc_errors(context):
+            if request.after_cursor < 0:
+                raise InvalidArgument("after_cursor: not negative")
+            async for event in self._feed.watch(request.after_cursor):
+                yield convert.revocation_event(event)
+        # The feed ends only when this server shuts down: tell the client to come back.
+        await context.abort(
+            grpc.StatusCode.UNAVAILABLE, "server shutting down; resume from your cursor"
+        )

@@ -12,7 +12,12 @@ from identity import metrics
 from identity.domain.clock import Clock
 from identity.domain.errors import AlreadyExists, InvalidArgument, InvalidCredentials, RateLimited
 from identity.domain.master_key import MasterKey
-from identity.domain.passwords import PasswordPolicy, check_new_password, normalize_email, normalize_password
+from identity.domain.passwords import (
+    PasswordPolicy,
+    check_new_password,
+    normalize_email,
+    normalize_password,
+)
 from identity.domain.refresh import ClientInfo, derive_refresh_token, refresh_token_digest
 from identity.domain.sessions import RevocationReason, SessionLifetimes
 from identity.domain.throttle import ACCOUNT_POLICY, IP_POLICY, ThrottlePolicy, account_key, ip_key
@@ -36,8 +41,14 @@ class AccountSettings:
 
 class Accounts:
     def __init__(
-        self, uow: UnitOfWorkFactory, hashing: PasswordHashing, tokens: AccessTokens, revoker: Revoker,
-        master: MasterKey, settings: AccountSettings, clock: Clock,
+        self,
+        uow: UnitOfWorkFactory,
+        hashing: PasswordHashing,
+        tokens: AccessTokens,
+        revoker: Revoker,
+        master: MasterKey,
+        settings: AccountSettings,
+        clock: Clock,
     ) -> None:
         self._uow = uow
         self._hashing = hashing
@@ -62,7 +73,9 @@ class Accounts:
         log.info("user registered", extra={"user_id": user_id})
         return user_id
 
-    async def login(self, email: str, password: str, client_id: str, client: ClientInfo) -> IssuedTokens:
+    async def login(
+        self, email: str, password: str, client_id: str, client: ClientInfo
+    ) -> IssuedTokens:
         email_key = normalize_email(email)
         normalized = normalize_password(password)
         if not normalized:
@@ -83,15 +96,27 @@ class Accounts:
             await self._record_failure(keys, now, user.user_id if user else None, "login_failed")
             metrics.LOGINS.labels("failed").inc()
             raise InvalidCredentials()
-        new_hash = await self._hashing.hash(normalized) if self._hashing.needs_rehash(user.password_hash) else None
+        new_hash = (
+            await self._hashing.hash(normalized)
+            if self._hashing.needs_rehash(user.password_hash)
+            else None
+        )
         async with self._uow() as uow:
             await uow.throttle.clear(keys[0])
             if new_hash is not None:
                 await uow.users.set_password_hash(user.user_id, new_hash, now)
             issued = await self._open_session(uow, user.user_id, client_id, client, now)
             await uow.audit.record(
-                "login_succeeded", "user", now, user_id=user.user_id, session_id=issued.session_id,
-                detail={"ip": client.ip, "user_agent": client.user_agent, "rehashed": new_hash is not None},
+                "login_succeeded",
+                "user",
+                now,
+                user_id=user.user_id,
+                session_id=issued.session_id,
+                detail={
+                    "ip": client.ip,
+                    "user_agent": client.user_agent,
+                    "rehashed": new_hash is not None,
+                },
             )
             await uow.commit()
         metrics.LOGINS.labels("succeeded").inc()
@@ -108,16 +133,25 @@ class Accounts:
         idle = self._settings.lifetimes.idle_expiry(now, absolute)
         await uow.sessions.create(
             NewSession(
-                session_id=session_id, user_id=user_id, client_id=client_id, client=client,
-                secret_enc=self._master.encrypt(secret, session_id.encode()), created_at=now,
-                idle_expires_at=idle, absolute_expires_at=absolute,
+                session_id=session_id,
+                user_id=user_id,
+                client_id=client_id,
+                client=client,
+                secret_enc=self._master.encrypt(secret, session_id.encode()),
+                created_at=now,
+                idle_expires_at=idle,
+                absolute_expires_at=absolute,
                 first_token_digest=refresh_token_digest(refresh_token),
             )
         )
-        access = self._tokens.issue(user_id, session_id, client_id, self._settings.default_scope, now)
+        access = self._tokens.issue(
+            user_id, session_id, client_id, self._settings.default_scope, now
+        )
         return IssuedTokens(access, refresh_token, seconds_until(idle, now), session_id, user_id)
 
-    async def _record_failure(self, keys: tuple[str, str], now: datetime, user_id: str | None, kind: str) -> None:
+    async def _record_failure(
+        self, keys: tuple[str, str], now: datetime, user_id: str | None, kind: str
+    ) -> None:
         async with self._uow() as uow:
             for key, policy in zip(keys, (ACCOUNT_POLICY, IP_POLICY), strict=True):
                 await _count_failure(uow, key, policy, now)
@@ -141,7 +175,9 @@ class Accounts:
         if blocked is not None and blocked > now:
             raise RateLimited((blocked - now).total_seconds())
         if not await self._hashing.verify(user.password_hash, current):
-            await self._record_failure(keys, self._clock.now(), user.user_id, "password_change_failed")
+            await self._record_failure(
+                keys, self._clock.now(), user.user_id, "password_change_failed"
+            )
             raise InvalidCredentials()
         normalized = check_new_password(new_password, email_key, self._settings.password_policy)
         new_hash = await self._hashing.hash(normalized)
@@ -151,7 +187,9 @@ class Accounts:
             events = await self._revoker.revoke_user(
                 uow, user.user_id, RevocationReason.PASSWORD_CHANGE, now, keep_session=claims.sid
             )
-            await uow.audit.record("password_changed", "user", now, user_id=user.user_id, session_id=claims.sid)
+            await uow.audit.record(
+                "password_changed", "user", now, user_id=user.user_id, session_id=claims.sid
+            )
             await uow.commit()
         self._revoker.publish(events)
         return sum(1 for e in events if e.kind == "session")

@@ -20,7 +20,9 @@ class AuditTrail:
             return
         async with self._uow() as uow:
             await uow.audit.record(
-                "admin." + method.removeprefix(ADMIN_PREFIX), caller.name if caller else "anonymous",
-                self._clock.now(), outcome=outcome,
+                "admin." + method.removeprefix(ADMIN_PREFIX),
+                caller.name if caller else "anonymous",
+                self._clock.now(),
+                outcome=outcome,
             )
             await uow.commit()

@@ -28,7 +28,11 @@ class Argon2Params:
     parallelism: int = 1
 
     def __post_init__(self) -> None:
-        if self.memory_kib < MIN_MEMORY_KIB or self.time_cost < MIN_TIME_COST or self.parallelism < 1:
+        if (
+            self.memory_kib < MIN_MEMORY_KIB
+            or self.time_cost < MIN_TIME_COST
+            or self.parallelism < 1
+        ):
             raise ValueError("Argon2 parameters below OWASP's minimum (m=19456 KiB, t=2, p=1)")
 
 
@@ -37,13 +41,21 @@ class PasswordHashing:
     more wait; beyond that a call fails fast with Overloaded so a login storm cannot starve the
     other RPCs or memory (each hash holds `memory_kib`)."""
 
-    def __init__(self, params: Argon2Params, workers: int | None = None, max_waiting: int | None = None) -> None:
+    def __init__(
+        self, params: Argon2Params, workers: int | None = None, max_waiting: int | None = None
+    ) -> None:
         self._hasher = PasswordHasher(
-            time_cost=params.time_cost, memory_cost=params.memory_kib,
-            parallelism=params.parallelism, hash_len=32, salt_len=16, type=Type.ID,
+            time_cost=params.time_cost,
+            memory_cost=params.memory_kib,
+            parallelism=params.parallelism,
+            hash_len=32,
+            salt_len=16,
+            type=Type.ID,
         )
         self._workers = workers or max(1, os.cpu_count() or 1)
-        self._max_in_flight = self._workers + (max_waiting if max_waiting is not None else 4 * self._workers)
+        self._max_in_flight = self._workers + (
+            max_waiting if max_waiting is not None else 4 * self._workers
+        )
         self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="argon2")
         self._in_flight = 0
         # A hash of a random password: verifying against it makes an unknown email cost the

@@ -50,7 +50,9 @@ class ActiveKey:
 
 
 class KeyRing:
-    def __init__(self, uow: UnitOfWorkFactory, master: MasterKey, alg: str, timings: KeyTimings, clock: Clock) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, master: MasterKey, alg: str, timings: KeyTimings, clock: Clock
+    ) -> None:
         self._uow = uow
         self._master = master
         self._alg = alg
@@ -58,7 +60,9 @@ class KeyRing:
         self._clock = clock
         self._signing: ActiveKey | None = None
         self._verification: dict[str, VerificationKey] = {}
-        self._jwks = Jwks(json='{"keys":[]}', etag='"empty"', max_age=int(timings.jwks_max_age.total_seconds()))
+        self._jwks = Jwks(
+            json='{"keys":[]}', etag='"empty"', max_age=int(timings.jwks_max_age.total_seconds())
+        )
         self._records: tuple[KeyRecord, ...] = ()
 
     @property
@@ -92,7 +96,9 @@ class KeyRing:
             records = list(await uow.keys.all())
             changes = advance_lifecycle(records, now, self._timings)
             first_boot = not any(r.state is KeyState.CURRENT for r in records) and not changes
-            if (changes or first_boot or rotation_due(records, now, self._timings)) and await uow.keys.lock_for_rotation():
+            if (
+                changes or first_boot or rotation_due(records, now, self._timings)
+            ) and await uow.keys.lock_for_rotation():
                 records = list(await uow.keys.all())  # re-read under the lock
                 for changed in advance_lifecycle(records, now, self._timings):
                     await uow.keys.update_state(changed)
@@ -100,7 +106,9 @@ class KeyRing:
                 if not any(r.state is KeyState.CURRENT for r in records):
                     # Nothing has ever been published, so no verifier can have cached a JWKS:
                     # the first key may sign at once.
-                    await uow.keys.add(create_key(self._alg, self._master, now, KeyState.CURRENT, now))
+                    await uow.keys.add(
+                        create_key(self._alg, self._master, now, KeyState.CURRENT, now)
+                    )
                     log.info("created the first signing key", extra={"alg": self._alg})
                 elif rotation_due(records, now, self._timings):
                     await self._add_next(uow, now, self._alg)
@@ -132,7 +140,9 @@ class KeyRing:
         if current:
             newest = max(current, key=lambda r: r.activates_at)
             if self._signing is None or self._signing.kid != newest.kid:
-                self._signing = ActiveKey(newest.kid, newest.alg, load_private_key(newest, self._master))
+                self._signing = ActiveKey(
+                    newest.kid, newest.alg, load_private_key(newest, self._master)
+                )
         published = [r for r in records if r.published(now)]
         self._verification = {r.kid: verification_key(r) for r in published}
         document = json.dumps(jwks_document(published, now), sort_keys=True, separators=(",", ":"))

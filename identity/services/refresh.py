@@ -28,8 +28,16 @@ log = logging.getLogger(__name__)
 
 class Rotation:
     def __init__(
-        self, uow: UnitOfWorkFactory, tokens: AccessTokens, revoker: Revoker, master: MasterKey,
-        lifetimes: SessionLifetimes, grace: timedelta, scope: str, reuse_revokes_all: bool, clock: Clock,
+        self,
+        uow: UnitOfWorkFactory,
+        tokens: AccessTokens,
+        revoker: Revoker,
+        master: MasterKey,
+        lifetimes: SessionLifetimes,
+        grace: timedelta,
+        scope: str,
+        reuse_revokes_all: bool,
+        clock: Clock,
     ) -> None:
         self._uow = uow
         self._tokens = tokens
@@ -62,16 +70,26 @@ class Rotation:
                 if decision.outcome is Outcome.ROTATE:
                     idle = self._lifetimes.idle_expiry(now, secret.absolute_expires_at)
                     await uow.sessions.record_rotation(
-                        found.session_id, found.generation + 1, refresh_token_digest(successor), now, idle
+                        found.session_id,
+                        found.generation + 1,
+                        refresh_token_digest(successor),
+                        now,
+                        idle,
                     )
                     await uow.commit()
                 else:
                     # Grace replay: the same successor again, never a second live token.
                     idle = secret.idle_expires_at
                     log.info("refresh grace replay", extra={"sid": found.session_id})
-                access = self._tokens.issue(found.user_id, found.session_id, secret.client_id, self._scope, now)
+                access = self._tokens.issue(
+                    found.user_id, found.session_id, secret.client_id, self._scope, now
+                )
                 return IssuedTokens(
-                    access, successor, seconds_until(idle, now), found.session_id, found.user_id,
+                    access,
+                    successor,
+                    seconds_until(idle, now),
+                    found.session_id,
+                    found.user_id,
                     grace_replay=decision.outcome is Outcome.GRACE_REPLAY,
                 )
         self._revoker.publish(events)
@@ -82,28 +100,42 @@ class Rotation:
         return derive_refresh_token(key, secret.session_id, generation + 1)
 
     async def _handle_reuse(
-        self, uow: UnitOfWork, found: PresentedToken, cause: ReuseCause | None, client: ClientInfo, now: datetime
+        self,
+        uow: UnitOfWork,
+        found: PresentedToken,
+        cause: ReuseCause | None,
+        client: ClientInfo,
+        now: datetime,
     ) -> list[RevocationEvent]:
-        """Revoke the family (or every session of the user) and record both sides of the incident."""
+        """Revoke the family (or all the user's sessions); record both sides of the incident."""
         reason = RevocationReason.REFRESH_TOKEN_REUSE
         if self._reuse_revokes_all:
             events = await self._revoker.revoke_user(uow, found.user_id, reason, now)
         else:
-            event = await self._revoker.revoke_session(uow, found.session_id, found.user_id, reason, now)
+            event = await self._revoker.revoke_session(
+                uow, found.session_id, found.user_id, reason, now
+            )
             events = [event] if event else []
         cause_name = (cause or ReuseCause.THEFT_SUSPECTED).value
         await uow.audit.record(
-            "refresh_token_reuse", "user", now, user_id=found.user_id, session_id=found.session_id,
+            "refresh_token_reuse",
+            "user",
+            now,
+            user_id=found.user_id,
+            session_id=found.session_id,
             outcome="session_revoked",
             detail={
                 "cause": cause_name,
                 "generation": found.generation,
                 "first_use": {
                     "at": found.used_at.isoformat() if found.used_at else None,
-                    "ip": found.used_by.ip, "user_agent": found.used_by.user_agent,
+                    "ip": found.used_by.ip,
+                    "user_agent": found.used_by.user_agent,
                 },
                 "replay": {"at": now.isoformat(), "ip": client.ip, "user_agent": client.user_agent},
-                "successor_used_at": found.successor_used_at.isoformat() if found.successor_used_at else None,
+                "successor_used_at": found.successor_used_at.isoformat()
+                if found.successor_used_at
+                else None,
                 "revoked_all_sessions": self._reuse_revokes_all,
             },
         )

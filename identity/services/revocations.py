@@ -1,13 +1,15 @@
 """Revocation state in memory (the hot path never queries the database) and its event log.
 
 Every revocation is written to the revocation_events table in the same transaction as the change
-itself; after commit it is applied here at once, and a poller reads the table every second so
-revocations made by other replicas arrive too.
+itself; after commit it is applied here at once. Other replicas learn of it from PostgreSQL
+NOTIFY (sent in that transaction; see identity.persistence.notify), which wakes their poller at
+once; the poller also reads the table every second anyway, the fallback while LISTEN is down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
@@ -34,7 +36,7 @@ class RevocationCache:
         # Cursors applied recently: the poller re-reads an overlap, and listeners must see each
         # event once.
         self._seen: dict[int, datetime] = {}
-        self._listeners: set[asyncio.Queue[RevocationEvent]] = set()
+        self._listeners: set[Subscription] = set()
 
     def apply(self, events: Iterable[RevocationEvent]) -> None:
         for event in events:
@@ -52,8 +54,9 @@ class RevocationCache:
                 self._jtis[event.jti] = event.forget_after
             if event.cursor > self.cursor:
                 self.cursor = event.cursor
-            for queue in self._listeners:
-                queue.put_nowait(event)
+            for subscription in list(self._listeners):
+                if not subscription.offer(event):
+                    self._listeners.discard(subscription)  # it re-reads the log (see Subscription)
 
     def prune(self, now: datetime) -> None:
         self._sessions = {k: v for k, v in self._sessions.items() if v > now}
@@ -72,53 +75,134 @@ class RevocationCache:
     def jti_denied(self, jti: str) -> bool:
         return jti in self._jtis
 
-    def subscribe(self) -> asyncio.Queue[RevocationEvent]:
-        queue: asyncio.Queue[RevocationEvent] = asyncio.Queue(maxsize=10000)
-        self._listeners.add(queue)
-        return queue
+    def applied(self, cursor: int) -> bool:
+        """Whether this event was applied recently (a NOTIFY for it needs no poll)."""
+        return cursor in self._seen
 
-    def unsubscribe(self, queue: asyncio.Queue[RevocationEvent]) -> None:
-        self._listeners.discard(queue)
+    def subscribe(self, maxsize: int = 10000) -> Subscription:
+        subscription = Subscription(maxsize)
+        self._listeners.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._listeners.discard(subscription)
+
+    def close(self) -> None:
+        """End every subscription (server shutdown)."""
+        for subscription in self._listeners:
+            subscription.close()
+        self._listeners.clear()
+
+
+class Subscription:
+    """Events applied after subscribe(), in order, each once. A subscriber more than `maxsize`
+    events behind is dropped rather than allowed to grow memory or block apply(): it sees
+    `overflowed` and must re-read the log from its cursor."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._queue: asyncio.Queue[RevocationEvent | None] = asyncio.Queue(maxsize)
+        self.overflowed = False
+        self.closed = False
+
+    def offer(self, event: RevocationEvent) -> bool:
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            return False
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)  # wakes a waiting get(); a full queue is read soon anyway
+
+    async def get(self, timeout: float) -> RevocationEvent | None:
+        """The next event, or None after `timeout` seconds without one (or once closed)."""
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return None
 
 
 class Revoker:
-    """Writes revocations (session, user, jti) with their events, and publishes them after commit."""
+    """Writes revocations (session, user, jti) with their events; publishes them after commit."""
 
-    def __init__(self, uow: UnitOfWorkFactory, cache: RevocationCache, clock: Clock, token_lifetime: timedelta) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        cache: RevocationCache,
+        clock: Clock,
+        token_lifetime: timedelta,
+    ) -> None:
         self._uow = uow
         self.cache = cache
         self._clock = clock
         # After this long every access token minted before the revocation has expired.
         self._forget = token_lifetime
+        self._wake = asyncio.Event()
+        self._poll_lock = asyncio.Lock()
 
-    async def revoke_session(self, uow: UnitOfWork, session_id: str, user_id: str, reason: str, now: datetime) -> RevocationEvent | None:
+    async def revoke_session(
+        self, uow: UnitOfWork, session_id: str, user_id: str, reason: str, now: datetime
+    ) -> RevocationEvent | None:
         if not await uow.sessions.revoke(session_id, reason, now):
             return None
         event = await self._append(
-            uow, RevocationEvent(0, "session", now, now + self._forget, session_id=session_id, user_id=user_id, reason=reason)
+            uow,
+            RevocationEvent(
+                0,
+                "session",
+                now,
+                now + self._forget,
+                session_id=session_id,
+                user_id=user_id,
+                reason=reason,
+            ),
         )
         metrics.REVOCATIONS.labels("session", reason).inc()
         return event
 
     async def revoke_user(
-        self, uow: UnitOfWork, user_id: str, reason: str, now: datetime, keep_session: str | None = None
+        self,
+        uow: UnitOfWork,
+        user_id: str,
+        reason: str,
+        now: datetime,
+        keep_session: str | None = None,
     ) -> list[RevocationEvent]:
         """End every session of the user (but `keep_session`) and refuse older access tokens."""
         events = []
-        for sid in await uow.sessions.revoke_user(user_id, reason, now, keep=keep_session):
+        ended = await uow.sessions.revoke_user(user_id, reason, now, keep=keep_session)
+        # Row updates before the first append (see RevocationLog.append: the log lock comes last).
+        await uow.users.set_not_before(user_id, now)
+        for sid in ended:
             events.append(
                 await self._append(
-                    uow, RevocationEvent(0, "session", now, now + self._forget, session_id=sid, user_id=user_id, reason=reason)
+                    uow,
+                    RevocationEvent(
+                        0,
+                        "session",
+                        now,
+                        now + self._forget,
+                        session_id=sid,
+                        user_id=user_id,
+                        reason=reason,
+                    ),
                 )
             )
-        await uow.users.set_not_before(user_id, now)
         user_event = await self._append(
-            uow, RevocationEvent(0, "user", now, now + self._forget, user_id=user_id, not_before=now, reason=reason)
+            uow,
+            RevocationEvent(
+                0, "user", now, now + self._forget, user_id=user_id, not_before=now, reason=reason
+            ),
         )
         metrics.REVOCATIONS.labels("user", reason).inc()
         return [*events, user_event]
 
-    async def deny_jti(self, uow: UnitOfWork, jti: str, reason: str, now: datetime) -> RevocationEvent:
+    async def deny_jti(
+        self, uow: UnitOfWork, jti: str, reason: str, now: datetime
+    ) -> RevocationEvent:
         event = await self._append(
             uow, RevocationEvent(0, "access_token", now, now + self._forget, jti=jti, reason=reason)
         )
@@ -130,27 +214,40 @@ class Revoker:
         return replace(event, cursor=await uow.revocations.append(event))
 
     def publish(self, events: Iterable[RevocationEvent | None]) -> None:
-        """Apply committed events here at once; the poller brings them to other replicas."""
+        """Apply committed events here now; NOTIFY and the poller take them to other replicas."""
         self.cache.apply(e for e in events if e is not None)
+
+    def notified(self, payload: str) -> None:
+        """A NOTIFY arrived (payload: the event's cursor): poll now unless we applied it already."""
+        try:
+            if self.cache.applied(int(payload)):
+                return
+        except ValueError:
+            pass
+        self._wake.set()
 
     async def load(self) -> None:
         await self.poll(initial=True)
 
     async def poll(self, initial: bool = False) -> None:
-        now = self._clock.now()
-        recent = None if initial else now - POLL_OVERLAP
-        while True:
-            async with self._uow() as uow:
-                batch = await uow.revocations.since(self.cache.cursor, recent, now, 5000)
-            self.cache.apply(batch)
-            if len(batch) < 5000:
-                break
-            recent = None
-        self.cache.prune(now)
+        async with self._poll_lock:
+            now = self._clock.now()
+            recent = None if initial else now - POLL_OVERLAP
+            while True:
+                async with self._uow() as uow:
+                    batch = await uow.revocations.since(self.cache.cursor, recent, now, 5000)
+                self.cache.apply(batch)
+                if len(batch) < 5000:
+                    break
+                recent = None
+            self.cache.prune(now)
 
     async def run_poller(self, interval: float = 1.0) -> None:
+        """Poll every `interval` seconds, and at once when notified."""
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+            self._wake.clear()
             try:
                 await self.poll()
             except Exception:

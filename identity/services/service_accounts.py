@@ -43,7 +43,9 @@ def credential_digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 
 
-async def create_credential(uow_factory: UnitOfWorkFactory, role: str, name: str, clock: Clock) -> str:
+async def create_credential(
+    uow_factory: UnitOfWorkFactory, role: str, name: str, clock: Clock
+) -> str:
     """Store a new credential; returns its secret, which is never stored or shown again."""
     try:
         parsed_role = Role(role)
@@ -51,12 +53,18 @@ async def create_credential(uow_factory: UnitOfWorkFactory, role: str, name: str
         raise InvalidArgument(f"role: one of {', '.join(r.value for r in Role)}") from None
     if _NAME_RE.fullmatch(name) is None:
         raise InvalidArgument("name: 1-64 letters, digits, '.', '_' or '-'")
-    secret = CREDENTIAL_PREFIX + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode("ascii")
+    secret = CREDENTIAL_PREFIX + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode(
+        "ascii"
+    )
     async with uow_factory() as uow:
         if any(c.name == name for c in await uow.credentials.active()):
             raise AlreadyExists(f"credential {name!r} already exists")
-        await uow.credentials.add(str(uuid.uuid4()), name, parsed_role.value, credential_digest(secret), clock.now())
-        await uow.audit.record("credential_created", "operator", clock.now(), detail={"name": name, "role": role})
+        await uow.credentials.add(
+            str(uuid.uuid4()), name, parsed_role.value, credential_digest(secret), clock.now()
+        )
+        await uow.audit.record(
+            "credential_created", "operator", clock.now(), detail={"name": name, "role": role}
+        )
         await uow.commit()
     return secret
 

@@ -15,7 +15,9 @@ from identity.services.tokens import AccessTokens
 
 
 class Sessions:
-    def __init__(self, uow: UnitOfWorkFactory, tokens: AccessTokens, revoker: Revoker, clock: Clock) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, tokens: AccessTokens, revoker: Revoker, clock: Clock
+    ) -> None:
         self._uow = uow
         self._tokens = tokens
         self._revoker = revoker
@@ -31,7 +33,9 @@ class Sessions:
             if refresh_token:
                 if not looks_like_refresh_token(refresh_token):
                     return
-                session_id = await uow.sessions.session_of_token(refresh_token_digest(refresh_token))
+                session_id = await uow.sessions.session_of_token(
+                    refresh_token_digest(refresh_token)
+                )
                 view = await uow.sessions.get(session_id) if session_id else None
                 user_id = view.user_id if view else None
             elif access_token:
@@ -42,11 +46,21 @@ class Sessions:
             if user_id is None or session_id is None:
                 return
             if everywhere:
-                events.extend(await self._revoker.revoke_user(uow, user_id, RevocationReason.LOGOUT_ALL, now))
+                events.extend(
+                    await self._revoker.revoke_user(uow, user_id, RevocationReason.LOGOUT_ALL, now)
+                )
             else:
-                events.append(await self._revoker.revoke_session(uow, session_id, user_id, RevocationReason.LOGOUT, now))
+                events.append(
+                    await self._revoker.revoke_session(
+                        uow, session_id, user_id, RevocationReason.LOGOUT, now
+                    )
+                )
             await uow.audit.record(
-                "logout_all" if everywhere else "logout", "user", now, user_id=user_id, session_id=session_id
+                "logout_all" if everywhere else "logout",
+                "user",
+                now,
+                user_id=user_id,
+                session_id=session_id,
             )
             await uow.commit()
         self._revoker.publish(events)
@@ -63,7 +77,11 @@ class Sessions:
             view = await uow.sessions.get(session_id) if session_id else None
             if view is None or view.user_id != claims.sub:
                 raise NotFound("session: not found")
-            event = await self._revoker.revoke_session(uow, session_id, claims.sub, RevocationReason.USER_REVOKED, now)
-            await uow.audit.record("session_revoked_by_user", "user", now, user_id=claims.sub, session_id=session_id)
+            event = await self._revoker.revoke_session(
+                uow, session_id, claims.sub, RevocationReason.USER_REVOKED, now
+            )
+            await uow.audit.record(
+                "session_revoked_by_user", "user", now, user_id=claims.sub, session_id=session_id
+            )
             await uow.commit()
         self._revoker.publish([event])

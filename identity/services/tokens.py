@@ -37,7 +37,12 @@ class IssuedTokens:
 
 class AccessTokens:
     def __init__(
-        self, keyring: KeyRing, revocations: RevocationCache, policy: TokenPolicy, ttl: timedelta, clock: Clock
+        self,
+        keyring: KeyRing,
+        revocations: RevocationCache,
+        policy: TokenPolicy,
+        ttl: timedelta,
+        clock: Clock,
     ) -> None:
         self._keyring = keyring
         self._revocations = revocations
@@ -45,7 +50,9 @@ class AccessTokens:
         self._ttl = ttl
         self._clock = clock
 
-    def issue(self, user_id: str, session_id: str, client_id: str, scope: str, now: datetime) -> AccessToken:
+    def issue(
+        self, user_id: str, session_id: str, client_id: str, scope: str, now: datetime
+    ) -> AccessToken:
         key = self._keyring.signing_key
         iat = math.floor(now.timestamp())
         ttl = int(self._ttl.total_seconds())
@@ -62,13 +69,19 @@ class AccessTokens:
             "scope": scope,
             "client_id": client_id,
         }
-        token = jwt.encode(claims, key.private, algorithm=key.alg, headers={"typ": "at+jwt", "kid": key.kid})
+        token = jwt.encode(
+            claims, key.private, algorithm=key.alg, headers={"typ": "at+jwt", "kid": key.kid}
+        )
         return AccessToken(token=token, jti=jti, expires_in=ttl)
 
     def check(self, token: str) -> AccessClaims:
         """An active access token's claims, or InvalidToken (a subclass of Unauthenticated)."""
         return check_active(
-            token, self._keyring.verification_keys, self.policy, self._clock.now(), self._revocations
+            token,
+            self._keyring.verification_keys,
+            self.policy,
+            self._clock.now(),
+            self._revocations,
         )
 
 

@@ -1,4 +1,4 @@
-"""Create users, sessions, refresh tokens, revocation and audit logs, signing keys, credentials, throttle.
+"""Create users, sessions, refresh tokens, revocation/audit logs, keys, credentials, throttle.
 
 Revision ID: 0001_initial_schema
 Revises:
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision = "0001_initial_schema"
 down_revision = None

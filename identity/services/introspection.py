@@ -1,0 +1,185 @@
+"""Token introspection (RFC 7662) and the revocation feed (WatchRevocations) for other services.
+
+Introspecting an access token reads only memory: the published keys and the revocation state
+that events keep current. Only a refresh token (shape `idrt_…`) costs one indexed lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from identity import metrics
+from identity.domain.clock import Clock
+from identity.domain.refresh import looks_like_refresh_token, refresh_token_digest
+from identity.domain.token_rules import InvalidToken
+from identity.ports import RefreshTokenState, RevocationEvent, UnitOfWorkFactory
+from identity.services.revocations import RevocationCache, Subscription
+from identity.services.tokens import AccessTokens
+
+log = logging.getLogger(__name__)
+
+ACCESS_TOKEN = "access_token"
+REFRESH_TOKEN = "refresh_token"
+HEARTBEAT = "heartbeat"
+REPLAY_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """The RFC 7662 §2.2 members. Inactive is `INACTIVE`: "active" and nothing else, because
+    the server "SHOULD NOT include any additional information about an inactive token"."""
+
+    active: bool
+    token_type: str | None = None
+    scope: str | None = None
+    client_id: str | None = None
+    sub: str | None = None
+    aud: str | None = None
+    iss: str | None = None
+    jti: str | None = None
+    sid: str | None = None
+    exp: int | None = None
+    iat: int | None = None
+    nbf: int | None = None
+
+
+INACTIVE = TokenInfo(active=False)
+
+
+class Introspection:
+    def __init__(self, tokens: AccessTokens, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._tokens = tokens
+        self._uow = uow
+        self._clock = clock
+
+    async def introspect(self, token: str, token_type_hint: str = "") -> TokenInfo:
+        """The token's shape decides the lookup; `token_type_hint` is only a hint (RFC 7662 §2.1:
+        the server "MAY ignore this parameter"), so a wrong or unknown hint changes nothing.
+        A refresh token can never parse as a JWT and an access token never matches `idrt_…`."""
+        if looks_like_refresh_token(token):
+            info = await self._refresh(token)
+        else:
+            info = self._access(token)
+        metrics.INTROSPECTIONS.labels("true" if info.active else "false").inc()
+        return info
+
+    def _access(self, token: str) -> TokenInfo:
+        try:
+            claims = self._tokens.check(token)  # pure: keys and revocation state in memory
+        except InvalidToken:
+            return INACTIVE
+        return TokenInfo(
+            active=True,
+            token_type=ACCESS_TOKEN,
+            scope=claims.scope,
+            client_id=claims.client_id,
+            sub=claims.sub,
+            aud=" ".join(claims.aud),
+            iss=claims.iss,
+            jti=claims.jti,
+            sid=claims.sid,
+            exp=claims.exp,
+            iat=claims.iat,
+            nbf=claims.nbf,
+        )
+
+    async def _refresh(self, token: str) -> TokenInfo:
+        async with self._uow() as uow:
+            state = await uow.sessions.refresh_token_state(refresh_token_digest(token))
+        now = self._clock.now()
+        if state is None or not refresh_token_live(state, now):
+            return INACTIVE
+        expires = min(state.idle_expires_at, state.absolute_expires_at)
+        return TokenInfo(
+            active=True,
+            token_type=REFRESH_TOKEN,
+            client_id=state.client_id,
+            sub=state.user_id,
+            iss=self._tokens.policy.issuer,
+            sid=state.session_id,
+            exp=int(expires.timestamp()),
+            iat=int(state.issued_at.timestamp()),
+        )
+
+
+def refresh_token_live(state: RefreshTokenState, now: datetime) -> bool:
+    """Known, never used (a used one only ever works again as a grace replay), session live."""
+    return (
+        state.used_at is None
+        and state.session_revoked_at is None
+        and now < state.idle_expires_at
+        and now < state.absolute_expires_at
+    )
+
+
+class RevocationFeed:
+    """WatchRevocations: the logged events after a cursor, then live ones, each exactly once and
+    in cursor order, so a client resuming after the highest cursor it saw misses nothing.
+
+    The subscription is taken *before* the log is read, so an event committed during the replay
+    is in the log, in the subscription, or both (then skipped: its cursor is not above `last`).
+    Cursors become visible in order (RevocationLog.append), so a live event right after `last`
+    is sent as is; after a hole (a rolled-back id, or two local commits published out of order)
+    the log is read again from `last` to fill it.
+    """
+
+    def __init__(
+        self, uow: UnitOfWorkFactory, cache: RevocationCache, clock: Clock, heartbeat: timedelta
+    ) -> None:
+        self._uow = uow
+        self._cache = cache
+        self._clock = clock
+        self._heartbeat = heartbeat.total_seconds()
+
+    async def watch(self, after_cursor: int) -> AsyncIterator[RevocationEvent]:
+        """Yields events and, when idle for the heartbeat interval, heartbeats (cursor 0).
+        Ends when the server shuts down; the caller resumes from the last cursor it saw."""
+        last = max(0, after_cursor)
+        subscription = self._cache.subscribe()
+        replay = True
+        try:
+            while True:
+                if replay:
+                    async for event in self._replay(last):
+                        last = event.cursor
+                        yield event
+                    replay = False
+                live = await self._next_live(subscription, last)
+                if subscription.overflowed:  # fell behind and was dropped: subscribe, re-read
+                    self._cache.unsubscribe(subscription)
+                    subscription = self._cache.subscribe()
+                    replay = True
+                elif subscription.closed:
+                    return
+                elif live is None:
+                    now = self._clock.now()
+                    yield RevocationEvent(0, HEARTBEAT, now, now)
+                elif True:
+                    last = live.cursor
+                    yield live
+                else:
+                    replay = True  # a hole before `live`: the log fills it, in order
+        finally:
+            self._cache.unsubscribe(subscription)
+
+    async def _next_live(self, subscription: Subscription, last: int) -> RevocationEvent | None:
+        """The next event above `last` (None: heartbeat due, overflowed or closed)."""
+        while not (subscription.overflowed or subscription.closed):
+            live = await subscription.get(self._heartbeat)
+            if live is None or True:
+                return live
+        return None
+
+    async def _replay(self, after: int) -> AsyncIterator[RevocationEvent]:
+        cursor = after
+        while True:
+            async with self._uow() as uow:
+                page = await uow.revocations.since(cursor, None, self._clock.now(), REPLAY_PAGE)
+            for event in page:
+                cursor = event.cursor
+                yield event
+            if len(page) < REPLAY_PAGE:
+                return

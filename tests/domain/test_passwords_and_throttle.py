@@ -1,0 +1,75 @@
+"""Pure rules: password normalisation and throttle delays."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from identity.domain.errors import InvalidArgument, WeakPassword
+from identity.domain.passwords import (
+    MAX_LENGTH,
+    PasswordPolicy,
+    check_new_password,
+    normalize_password,
+)
+from identity.domain.throttle import ACCOUNT_POLICY, IP_POLICY
+
+
+@given(st.text(max_size=200))
+def test_normalisation_is_nfkc_and_idempotent(text):
+    try:
+        once = normalize_password(text)
+    except InvalidArgument:
+        return  # lone surrogates are refused, never hashed
+    assert once == unicodedata.normalize("NFKC", text)
+    assert normalize_password(once) == once
+
+
+@given(st.text(min_size=MAX_LENGTH + 1, max_size=MAX_LENGTH + 50))
+def test_over_long_passwords_are_refused(text):
+    with pytest.raises(InvalidArgument):
+        normalize_password(text)
+
+
+def test_lone_surrogates_are_refused_not_crashing():
+    with pytest.raises(InvalidArgument, match="not valid Unicode"):
+        normalize_password("abc\ud800def")
+
+
+@given(st.text(min_size=1, max_size=20))
+def test_passwords_shorter_than_15_after_nfkc_never_pass_the_default_policy(text):
+    # Length is counted on the normalised form: NFKC may lengthen ("¯" -> " " + U+0304).
+    try:
+        normalized = normalize_password(text)
+    except InvalidArgument:
+        return
+    if len(normalized) >= 15:
+        return
+    with pytest.raises(WeakPassword):
+        check_new_password(text, "someone@example.com", PasswordPolicy())
+
+
+def test_the_minimum_can_go_down_to_8_but_not_below():
+    assert check_new_password("mango tree", "a@example.com", PasswordPolicy(min_length=8))
+    with pytest.raises(ValueError):
+        PasswordPolicy(min_length=7)
+
+
+@pytest.mark.parametrize("policy", [ACCOUNT_POLICY, IP_POLICY])
+def test_delays_grow_and_are_capped(policy):
+    delays = [policy.delay(n) for n in range(1, 60)]
+    assert delays[: policy.free_failures] == [timedelta(0)] * policy.free_failures
+    assert delays == sorted(delays)
+    assert max(delays) == policy.max_delay
+
+
+def test_an_account_streak_allows_fewer_than_100_failures_an_hour():
+    elapsed, failures = timedelta(0), 0
+    while elapsed < timedelta(hours=1):
+        failures += 1
+        elapsed += max(ACCOUNT_POLICY.delay(failures), timedelta(seconds=1))
+    assert failures < 100

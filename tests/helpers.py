@@ -1,0 +1,47 @@
+"""Small test helpers over the real gRPC API."""
+
+from __future__ import annotations
+
+import grpc
+
+from identity.v1 import identity_pb2 as pb
+from tests.conftest import PASSWORD, Running, remember
+
+
+async def register_and_login(
+    s: Running, email: str, password: str = PASSWORD, **md: str
+) -> pb.TokenResponse:
+    await s.stub.Register(pb.RegisterRequest(email=email, password=password), metadata=s.md())
+    return await login(s, email, password, **md)
+
+
+async def login(s: Running, email: str, password: str = PASSWORD, **md: str) -> pb.TokenResponse:
+    remember(password)
+    tokens = await s.stub.Login(
+        pb.LoginRequest(email=email, password=password), metadata=s.md(**md)
+    )
+    remember(tokens.access_token, tokens.refresh_token)
+    return tokens
+
+
+async def refresh(s: Running, token: str, **md: str) -> pb.TokenResponse:
+    answer = await s.stub.Refresh(pb.RefreshRequest(refresh_token=token), metadata=s.md(**md))
+    remember(answer.access_token, answer.refresh_token)
+    return answer
+
+
+async def status_of(call: object) -> grpc.StatusCode:
+    """The status code a call ends with (OK if it returns)."""
+    try:
+        await call  # type: ignore[misc]
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
+
+
+async def error_of(call: object) -> grpc.aio.AioRpcError:
+    try:
+        await call  # type: ignore[misc]
+    except grpc.aio.AioRpcError as error:
+        return error
+    raise AssertionError("the call succeeded")
