@@ -1,0 +1,55 @@
+"""Why a token was refused: the domain's InvalidToken tree, plus one verifier-only leaf.
+
+InvalidToken                 not an active access token (every refusal below is one)
+ ├── MalformedToken          not a JWS, too long, bad JSON, a claim of the wrong type, crit
+ ├── WrongType               typ is not at+jwt
+ ├── UnknownKey              kid missing, not a string, or not in the JWK Set
+ │    └── JwksUnavailable    no JWK Set was ever fetched (the key server is unreachable)
+ ├── DisallowedAlgorithm     alg differs from the key's own alg or from the allow-list
+ ├── BadSignature
+ ├── ExpiredToken
+ ├── NotYetValid             nbf or iat in the future (beyond the leeway)
+ ├── WrongIssuer
+ ├── WrongAudience
+ └── RevokedToken            refused by the revocation view plugged into the Verifier
+
+A caller answers 401 to all of them, except perhaps 503 to JwksUnavailable.
+"""
+
+from __future__ import annotations
+
+from identity.domain.token_rules import (
+    BadSignature,
+    DisallowedAlgorithm,
+    ExpiredToken,
+    InvalidToken,
+    MalformedToken,
+    NotYetValid,
+    RevokedToken,
+    UnknownKey,
+    WrongAudience,
+    WrongIssuer,
+    WrongType,
+)
+
+
+class JwksUnavailable(UnknownKey):
+    """No key set has been fetched yet, so no token can be checked: fail closed."""
+
+    code = "jwks_unavailable"
+
+
+__all__ = [
+    "BadSignature",
+    "DisallowedAlgorithm",
+    "ExpiredToken",
+    "InvalidToken",
+    "JwksUnavailable",
+    "MalformedToken",
+    "NotYetValid",
+    "RevokedToken",
+    "UnknownKey",
+    "WrongAudience",
+    "WrongIssuer",
+    "WrongType",
+]

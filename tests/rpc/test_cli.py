@@ -1,0 +1,115 @@
+"""The command line as operators run it: real processes, real signals."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.conftest import TEST_MASTER_KEY
+
+
+def _env(tmp_path, **extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "EDGE_"))}
+    env.update(
+        IDENTITY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        IDENTITY_MASTER_KEY=TEST_MASTER_KEY,
+        **extra,
+    )
+    return env
+
+
+def _identity(*args, env, **kwargs):
+    return subprocess.run(
+        [sys.executable, "-m", "identity.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kwargs,
+    )
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_credentials_create_prints_the_secret_alone_once(tmp_path):
+    env = _env(tmp_path)
+    assert _identity("migrate", env=env).returncode == 0
+    made = _identity("credentials", "create", "--role", "edge", "--name", "web-edge", env=env)
+    assert made.returncode == 0, made.stderr
+    assert re.fullmatch(r"idsk_[A-Za-z0-9_-]{43}\n", made.stdout)
+    assert made.stdout.strip() not in made.stderr
+    again = _identity("credentials", "create", "--role", "edge", "--name", "web-edge", env=env)
+    assert again.returncode == 2 and "already exists" in again.stderr and again.stdout == ""
+
+
+def test_serve_refuses_to_start_without_a_master_key(tmp_path):
+    env = _env(tmp_path)
+    del env["IDENTITY_MASTER_KEY"]
+    result = _identity("serve", env=env)
+    assert result.returncode == 2
+    assert "IDENTITY_MASTER_KEY: required in production" in result.stderr
+
+
+def test_serve_refuses_plaintext_on_a_public_address(tmp_path):
+    result = _identity("serve", env=_env(tmp_path, IDENTITY_GRPC_LISTEN="0.0.0.0:50999"))
+    assert result.returncode == 2
+    assert "plaintext gRPC binds to loopback only" in result.stderr
+
+
+def test_serve_refuses_a_schema_below_head(tmp_path):
+    result = _identity("serve", env=_env(tmp_path))
+    assert result.returncode == 2 and "identity migrate" in result.stderr
+
+
+def test_a_wrong_master_key_is_a_clear_startup_error(tmp_path):
+    env = _env(tmp_path, IDENTITY_MIGRATE="true")
+    assert _identity("keys", "list", env=env).returncode == 0  # makes the first key
+    env["IDENTITY_MASTER_KEY"] = "B" * 43 + "="
+    result = _identity("keys", "list", env=env)
+    assert result.returncode == 2
+    assert "does not decrypt the stored keys" in result.stderr
+
+
+def test_sigterm_drains_and_exits_cleanly(tmp_path):
+    port = _free_port()
+    env = _env(tmp_path, IDENTITY_MIGRATE="true", IDENTITY_GRPC_LISTEN=f"127.0.0.1:{port}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "identity.cli", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        health = health_pb2_grpc.HealthStub(channel)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status = health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                break
+            except grpc.RpcError:
+                assert time.monotonic() < deadline, (
+                    proc.stderr.read() if proc.poll() is not None else "no start"
+                )
+                time.sleep(0.2)
+        assert status == health_pb2.HealthCheckResponse.SERVING
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        channel.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
