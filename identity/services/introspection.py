@@ -127,18 +127,24 @@ class RevocationFeed:
     """
 
     def __init__(
-        self, uow: UnitOfWorkFactory, cache: RevocationCache, clock: Clock, heartbeat: timedelta
+        self,
+        uow: UnitOfWorkFactory,
+        cache: RevocationCache,
+        clock: Clock,
+        heartbeat: timedelta,
+        queue_limit: int = 10_000,
     ) -> None:
         self._uow = uow
         self._cache = cache
         self._clock = clock
         self._heartbeat = heartbeat.total_seconds()
+        self._queue_limit = queue_limit  # live events a slow client may fall behind by
 
     async def watch(self, after_cursor: int) -> AsyncIterator[RevocationEvent]:
         """Yields events and, when idle for the heartbeat interval, heartbeats (cursor 0).
         Ends when the server shuts down; the caller resumes from the last cursor it saw."""
         last = max(0, after_cursor)
-        subscription = self._cache.subscribe()
+        subscription = self._cache.subscribe(self._queue_limit)
         replay = True
         try:
             while True:
@@ -150,14 +156,14 @@ class RevocationFeed:
                 live = await self._next_live(subscription, last)
                 if subscription.overflowed:  # fell behind and was dropped: subscribe, re-read
                     self._cache.unsubscribe(subscription)
-                    subscription = self._cache.subscribe()
+                    subscription = self._cache.subscribe(self._queue_limit)
                     replay = True
                 elif subscription.closed:
                     return
                 elif live is None:
                     now = self._clock.now()
                     yield RevocationEvent(0, HEARTBEAT, now, now)
-                elif True:
+                elif live.cursor == last + 1:
                     last = live.cursor
                     yield live
                 else:
@@ -169,7 +175,7 @@ class RevocationFeed:
         """The next event above `last` (None: heartbeat due, overflowed or closed)."""
         while not (subscription.overflowed or subscription.closed):
             live = await subscription.get(self._heartbeat)
-            if live is None or True:
+            if live is None or live.cursor > last:
                 return live
         return None
 
