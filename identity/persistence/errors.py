@@ -10,19 +10,43 @@ from identity.domain.errors import AlreadyExists, IdentityError, Unavailable
 
 log = logging.getLogger(__name__)
 
+# SQLSTATE classes meaning "the database cannot serve us now" rather than "the query is wrong":
+# 08 connection exception, 53 insufficient resources (too many connections), 57 operator
+# intervention (shutdown, statement timeout), 58 system error; 55000 is what PostgreSQL says
+# when a database does not accept connections.
+_UNAVAILABLE_STATES = ("08", "53", "57", "58", "55000")
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and len(chain) < 6:
+        chain.append(current)
+        current = getattr(current, "orig", None) or current.__cause__
+    return chain
+
+
+def _sqlstate(chain: list[BaseException]) -> str | None:
+    for candidate in chain:
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None
+
 
 def translate(error: BaseException) -> IdentityError | None:
     """The domain error a database failure stands for, or None to let it propagate."""
     if isinstance(error, sa_exc.IntegrityError):
         return AlreadyExists("already exists")
-    if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
-        log.warning(
-            "database unavailable: %s",
-            type(error.orig if hasattr(error, "orig") else error).__name__,
-        )
-        return Unavailable()
-    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
-        return Unavailable()
-    if isinstance(error, ConnectionError | OSError | TimeoutError):
+    chain = _causes(error)
+    state = _sqlstate(chain)
+    unavailable = (
+        isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
+        or (isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated)
+        or (state is not None and state.startswith(_UNAVAILABLE_STATES))
+        or any(isinstance(c, OSError | TimeoutError) for c in chain)
+    )
+    if unavailable:
+        log.warning("database unavailable", extra={"reason": state or type(chain[-1]).__name__})
         return Unavailable()
     return None

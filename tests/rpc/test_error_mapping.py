@@ -1,0 +1,70 @@
+"""GA-08: one table maps each domain error to its status; a lost database is UNAVAILABLE."""
+
+from __future__ import annotations
+
+import asyncpg
+import grpc
+
+import identity.domain.errors as errors
+from identity.rpc.errors import STATUS, status_for
+from identity.v1 import identity_pb2 as pb
+from tests.conftest import PASSWORD
+from tests.helpers import error_of
+
+EXPECTED = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.WeakPassword: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.InvalidCredentials: grpc.StatusCode.UNAUTHENTICATED,
+    errors.InvalidRefreshToken: grpc.StatusCode.UNAUTHENTICATED,
+    errors.RefreshTokenReused: grpc.StatusCode.UNAUTHENTICATED,
+    errors.InvalidAccessToken: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def _all_subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _all_subclasses(sub)
+
+
+def test_every_domain_error_has_its_documented_status():
+    for cls, code in EXPECTED.items():
+        error = cls(retry_after=1) if issubclass(cls, errors.RateLimited) else cls()
+        assert status_for(error) == code, cls
+    for cls in _all_subclasses(errors.IdentityError):
+        error = cls(retry_after=1) if issubclass(cls, errors.RateLimited) else cls()
+        assert status_for(error) != grpc.StatusCode.INTERNAL, f"{cls.__name__} is unmapped"
+    assert STATUS[errors.IdentityError] == grpc.StatusCode.INTERNAL
+
+
+async def test_a_database_that_goes_away_gives_unavailable_and_recovers(
+    start_identity, pg, unique_email
+):
+    s = await start_identity("postgres")
+    name = s.app.settings.database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(pg.dsn)
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+        error = await error_of(
+            s.stub.Login(pb.LoginRequest(email=unique_email(), password=PASSWORD), metadata=s.md())
+        )
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+        assert error.details() == "service temporarily unavailable"
+        # Key material and the JWKS are in memory: the public endpoint keeps answering.
+        await s.stub.GetJwks(pb.GetJwksRequest())
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    await s.stub.Register(
+        pb.RegisterRequest(email=unique_email(), password=PASSWORD), metadata=s.md()
+    )
