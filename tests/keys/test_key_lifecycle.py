@@ -1,0 +1,169 @@
+"""Issue 3 / JWT-17 / AV-07: signing keys rotate without any verifier meeting an unknown kid."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import jwt
+import pytest
+
+from identity.app import IdentityApp
+from identity.domain.clock import FixedClock
+from identity.domain.errors import Unavailable
+from identity.domain.keys import KeyState
+from identity.v1 import identity_pb2 as pb
+from identity.verify import ExpiredToken, GrpcJwksSource, UnknownKey, Verifier
+from tests.conftest import settings_for
+from tests.helpers import login, register_and_login
+
+
+class CountingSource:
+    """Delegates to the real gRPC source and counts fetches (the verifier's view of identity)."""
+
+    def __init__(self, target: str) -> None:
+        self.inner = GrpcJwksSource(target)
+        self.fetches = 0
+
+    def fetch(self, etag):
+        self.fetches += 1
+        return self.inner.fetch(etag)
+
+    async def afetch(self, etag):
+        self.fetches += 1
+        return await self.inner.afetch(etag)
+
+
+def kid_of(token: str) -> str:
+    return jwt.get_unverified_header(token)["kid"]
+
+
+async def published_kids(s) -> set[str]:
+    jwks = json.loads((await s.stub.GetJwks(pb.GetJwksRequest())).jwks_json)
+    return {k["kid"] for k in jwks["keys"]}
+
+
+async def test_a_rotation_publishes_first_signs_later_and_keeps_old_tokens_valid(
+    start_identity, unique_email
+):
+    clock = FixedClock()
+    s = await start_identity("sqlite", clock=clock, jwks_max_age=timedelta(seconds=60))
+    email = unique_email()
+    old = await register_and_login(s, email)
+    source = CountingSource(s.target)
+    verifier = Verifier(
+        issuer=s.app.settings.issuer, audience="api", jwks_source=source, clock=clock
+    )
+    await verifier.averify(old.access_token)
+
+    new_key = await s.app.keyring.rotate()
+    assert new_key.kid in await published_kids(s)
+    # Published, not signing yet: a token minted now still uses the old key.
+    assert kid_of((await login(s, email)).access_token) == kid_of(old.access_token)
+    clock.advance(30)
+    verifier = Verifier(
+        issuer=s.app.settings.issuer, audience="api", jwks_source=source, clock=clock
+    )
+    await verifier.averify(old.access_token)  # caches a JWKS holding both keys, for 60 s
+    fetches = source.fetches
+
+    clock.advance(31)  # the new key signs from here on; the verifier's cache is still fresh
+    await s.app.keyring.maintain()
+    fresh = await login(s, email)
+    assert kid_of(fresh.access_token) == new_key.kid
+    await verifier.averify(fresh.access_token)
+    assert source.fetches == fetches, (
+        "the verifier had to refetch: the key signed before it was cached"
+    )
+    # The old key stays published while tokens it signed can live.
+    await verifier.averify(old.access_token)
+    assert kid_of(old.access_token) in await published_kids(s)
+
+    clock.advance(600 + 30 + 1)  # token lifetime + leeway
+    await s.app.keyring.maintain()
+    assert kid_of(old.access_token) not in await published_kids(s)
+    states = {r.kid: r.state for r in s.app.keyring.records}
+    assert (
+        states[kid_of(old.access_token)] is KeyState.RETIRED
+        and states[new_key.kid] is KeyState.CURRENT
+    )
+    with pytest.raises((UnknownKey, ExpiredToken)):  # its key is gone, and it has expired
+        await verifier.averify(old.access_token)
+
+
+async def test_two_rotations_in_a_row_never_sign_with_an_unpublished_key(
+    start_identity, unique_email
+):
+    clock = FixedClock()
+    s = await start_identity("sqlite", clock=clock, jwks_max_age=timedelta(seconds=10))
+    email = unique_email()
+    await register_and_login(s, email)
+    for _ in range(2):
+        await s.app.keyring.rotate()
+    for _ in range(6):
+        clock.advance(5)
+        await s.app.keyring.maintain()
+        token = (await login(s, email)).access_token
+        assert kid_of(token) in await published_kids(s)
+
+
+async def test_switching_the_algorithm_is_a_rotation(start_identity, unique_email):
+    clock = FixedClock()
+    s = await start_identity("sqlite", clock=clock, jwks_max_age=timedelta(seconds=10))
+    email = unique_email()
+    before = await register_and_login(s, email)
+    await s.app.keyring.rotate("EdDSA")
+    clock.advance(11)
+    await s.app.keyring.maintain()
+    after = await login(s, email)
+    assert jwt.get_unverified_header(after.access_token)["alg"] == "EdDSA"
+    verifier = Verifier(
+        issuer=s.app.settings.issuer,
+        audience="api",
+        jwks_source=GrpcJwksSource(s.target),
+        clock=clock,
+    )
+    await verifier.averify(before.access_token)
+    await verifier.averify(after.access_token)
+
+
+async def test_a_token_whose_key_left_the_jwks_is_refused(start_identity, unique_email):
+    clock = FixedClock()
+    s = await start_identity("sqlite", clock=clock, jwks_max_age=timedelta(seconds=10))
+    old = await register_and_login(s, unique_email())
+    await s.app.keyring.rotate()
+    clock.advance(11)
+    await s.app.keyring.maintain()
+    clock.advance(631)
+    await s.app.keyring.maintain()
+    verifier = Verifier(
+        issuer=s.app.settings.issuer,
+        audience="api",
+        jwks_source=GrpcJwksSource(s.target),
+        clock=clock,
+        leeway=60,
+    )
+    with pytest.raises((UnknownKey, ExpiredToken)):
+        await verifier.averify(old.access_token)
+
+
+async def test_replicas_rotating_at_once_make_exactly_one_key_and_all_pick_it_up(start_identity):
+    a = await start_identity("postgres")
+    b = IdentityApp(settings_for(a.app.settings.database_url))
+    await b.start()
+    try:
+        before = {r.kid for r in a.app.keyring.records}
+        results = await asyncio.gather(
+            a.app.keyring.rotate(), b.keyring.rotate(), return_exceptions=True
+        )
+        made = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, BaseException)]
+        assert len(made) == 1 and all(isinstance(r, Unavailable) for r in refused)
+        await a.app.keyring.reload()
+        await b.keyring.reload()
+        after_a = {r.kid for r in a.app.keyring.records}
+        after_b = {r.kid for r in b.keyring.records}
+        assert after_a == after_b and len(after_a - before) == 1
+    finally:
+        await b.stop(grace=0.1)
