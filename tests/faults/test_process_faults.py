@@ -1,0 +1,123 @@
+"""AV-04 / issue 7: identity killed with SIGKILL during a refresh storm, then restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import grpc
+import pytest
+
+from identity.v1 import identity_pb2 as pb
+from identity.v1 import identity_pb2_grpc
+from tests.conftest import PASSWORD, TEST_MASTER_KEY
+from tests.faults.chains import Chain, check_chains, refresh_storm
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServeProcess:
+    def __init__(self, database_url: str, port: int) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("IDENTITY_")}
+        self.env.update(
+            IDENTITY_DATABASE_URL=database_url,
+            IDENTITY_MASTER_KEY=TEST_MASTER_KEY,
+            IDENTITY_MIGRATE="true",
+            IDENTITY_GRPC_LISTEN=f"127.0.0.1:{port}",
+        )
+        self.target = f"127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "identity.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    async def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "identity.cli", "serve"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        channel = grpc.aio.insecure_channel(self.target)
+        try:
+            await asyncio.wait_for(channel.channel_ready(), timeout=30)
+        finally:
+            await channel.close()
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+
+async def _open_chains(target: str, credential: str, count: int) -> list[Chain]:
+    channel = grpc.aio.insecure_channel(target)
+    stub = identity_pb2_grpc.IdentityServiceStub(channel)
+    md = (("authorization", f"Bearer {credential}"),)
+    chains = []
+    for i in range(count):
+        email = f"storm-{i}-{os.urandom(3).hex()}@example.com"
+        await stub.Register(pb.RegisterRequest(email=email, password=PASSWORD), metadata=md)
+        answer = await stub.Login(pb.LoginRequest(email=email, password=PASSWORD), metadata=md)
+        chains.append(Chain(email, answer.refresh_token, answer.session_id))
+    await channel.close()
+    return chains
+
+
+async def test_sigkill_mid_storm_leaves_every_chain_with_one_live_token(pg):
+    url = await pg.create_database()
+    server = ServeProcess(url, _free_port())
+    try:
+        server.cli("migrate")
+        credential = server.cli("credentials", "create", "--role", "edge", "--name", "storm")
+        await server.start()
+        chains = await _open_chains(server.target, credential, 20)
+
+        async def chaos() -> None:
+            await asyncio.sleep(1.0)
+            server.kill()
+            await asyncio.sleep(0.5)
+            await server.start()
+
+        await asyncio.gather(
+            refresh_storm(server.target, credential, chains, seconds=5.0, lose_responses=0.3),
+            chaos(),
+        )
+        # Every client recovers with the token it holds (rotation or grace replay)...
+        await refresh_storm(server.target, credential, chains, seconds=0.5)
+        assert all(c.rotations > 0 for c in chains)
+        assert sum(c.errors["UNAVAILABLE"] for c in chains) > 0, (
+            "the kill was not felt: no fault injected"
+        )
+        assert sum(c.errors["DEADLINE_EXCEEDED"] for c in chains) > 0, "no response was lost"
+        assert not any(set(c.errors) - {"UNAVAILABLE", "DEADLINE_EXCEEDED"} for c in chains), [
+            c.errors for c in chains
+        ]
+        # ...and the database agrees: one live token per chain, no false reuse.
+        await check_chains(url, chains)
+    finally:
+        server.stop()
+        await pg.drop_database(url)
