@@ -70,7 +70,8 @@ async def check_chains(database_url: str, chains: list[Chain]) -> None:
                 session = (
                     await conn.execute(
                         text(
-                            "SELECT revoked_at, revoked_reason, generation FROM sessions WHERE id = :s"
+                            "SELECT revoked_at, revoked_reason, generation"
+                            " FROM sessions WHERE id = :s"
                         ),
                         {"s": chain.session_id},
                     )
@@ -79,7 +80,8 @@ async def check_chains(database_url: str, chains: list[Chain]) -> None:
                 unused = (
                     await conn.execute(
                         text(
-                            "SELECT generation FROM refresh_tokens WHERE session_id = :s AND used_at IS NULL"
+                            "SELECT generation FROM refresh_tokens"
+                            " WHERE session_id = :s AND used_at IS NULL"
                         ),
                         {"s": chain.session_id},
                     )
