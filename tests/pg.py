@@ -72,10 +72,15 @@ class ThrowawayCluster:
             "start",
         )
 
+    def pg_ctl(self, action: str) -> None:
+        """`stop` / `start` / `restart` the server (fast shutdown: open connections are cut)."""
+        data = str(self.dir / "data")
+        options = ["-o", f"-p {self.port} -h 127.0.0.1 -k {self.dir}", "-l", str(self.dir / "log")]
+        extra = options if action != "stop" else []
+        self._run(str(self.bin / "pg_ctl"), "-D", data, "-m", "fast", "-w", *extra, action)
+
     def stop(self) -> None:
-        self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop"
-        )
+        self.pg_ctl("stop")
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
