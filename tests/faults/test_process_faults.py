@@ -121,3 +121,37 @@ async def test_sigkill_mid_storm_leaves_every_chain_with_one_live_token(pg):
     finally:
         server.stop()
         await pg.drop_database(url)
+
+
+async def test_sigterm_lets_in_flight_calls_finish_then_refuses_new_ones(pg):
+    url = await pg.create_database()
+    server = ServeProcess(url, _free_port())
+    try:
+        server.cli("migrate")
+        credential = server.cli("credentials", "create", "--role", "edge", "--name", "drain")
+        await server.start()
+        channel = grpc.aio.insecure_channel(server.target)
+        stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        md = (("authorization", f"Bearer {credential}"),)
+        email = f"drain-{os.urandom(3).hex()}@example.com"
+        await stub.Register(pb.RegisterRequest(email=email, password=PASSWORD), metadata=md)
+        # Twelve logins queue on the Argon2 pool (two at a time): still running at SIGTERM.
+        in_flight = [
+            asyncio.ensure_future(
+                stub.Login(pb.LoginRequest(email=email, password=PASSWORD), metadata=md, timeout=20)
+            )
+            for _ in range(12)
+        ]
+        await asyncio.sleep(0.05)
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        answers = await asyncio.gather(*in_flight, return_exceptions=True)
+        assert all(isinstance(a, pb.TokenResponse) for a in answers), answers
+        assert await asyncio.to_thread(server.proc.wait, 20) == 0
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.GetJwks(pb.GetJwksRequest(), timeout=2)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        await channel.close()
+    finally:
+        server.stop()
+        await pg.drop_database(url)
