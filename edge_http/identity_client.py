@@ -1,0 +1,202 @@
+"""A thin async client of `identity.v1.IdentityService` for the edge.
+
+Every call has a deadline and carries the edge's credential plus the end user's IP and user
+agent as metadata. Nothing is retried: Login, Refresh and Logout are not idempotent, and a
+second Refresh with the same token would count as reuse once the grace window is over. The
+channel is created on first use, inside the event loop that serves requests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+from grpc import aio
+from grpc_health.v1 import health_pb2
+
+from edge_http.client_info import ClientContext
+from edge_http.config import EdgeSettings
+from edge_http.metrics import EdgeMetrics
+from edge_http.problems import IdentityCallError
+from edge_http.wire import (
+    MD_AUTHORIZATION,
+    MD_CLIENT_IP,
+    MD_CLIENT_USER_AGENT,
+    MD_RETRY_AFTER,
+    SERVICE_CREDENTIAL_REFUSED,
+)
+from identity.v1 import identity_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+_SERVICE = pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
+_HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+_CHANNEL_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.enable_retries", 0),  # no transparent or configured retries, ever
+    ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
+    # Reconnect quickly after identity restarts; calls fail fast (503) while it is down.
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 3000),
+    ("grpc.max_receive_message_length", 1 << 20),
+]
+_MAX_RETRY_AFTER = 3600
+
+Req = TypeVar("Req", bound=Message)
+Resp = TypeVar("Resp", bound=Message)
+
+
+def _retry_after(error: aio.AioRpcError) -> int | None:
+    for key, value in error.trailing_metadata() or ():
+        if key == MD_RETRY_AFTER:
+            text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+            try:
+                return min(max(1, int(float(text))), _MAX_RETRY_AFTER)
+            except ValueError:
+                return 1
+    return None
+
+
+def channel_credentials(settings: EdgeSettings) -> grpc.ChannelCredentials | None:
+    """TLS towards identity when a CA is configured; mutual TLS with a client certificate."""
+    if not settings.identity_ca_file:
+        return None
+    key = Path(settings.identity_key_file).read_bytes() if settings.identity_key_file else None
+    cert = Path(settings.identity_cert_file).read_bytes() if settings.identity_cert_file else None
+    return grpc.ssl_channel_credentials(Path(settings.identity_ca_file).read_bytes(), key, cert)
+
+
+class IdentityClient:
+    """The edge's view of identity. Raises `IdentityCallError` for every failed call."""
+
+    def __init__(self, settings: EdgeSettings, metrics: EdgeMetrics | None = None) -> None:
+        self._settings = settings
+        self._channel: aio.Channel | None = None
+        self.metrics = metrics or EdgeMetrics()
+
+    def _open(self) -> aio.Channel:
+        if self._channel is None:
+            target = self._settings.identity_target
+            creds = channel_credentials(self._settings)
+            if creds is not None:
+                self._channel = aio.secure_channel(target, creds, _CHANNEL_OPTIONS)
+            else:
+                self._channel = aio.insecure_channel(target, _CHANNEL_OPTIONS)
+        return self._channel
+
+    async def aclose(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+    def _metadata(self, client: ClientContext | None) -> list[tuple[str, str]]:
+        metadata: list[tuple[str, str]] = []
+        credential = self._settings.identity_credential
+        if credential is not None:
+            metadata.append((MD_AUTHORIZATION, f"Bearer {credential.reveal()}"))
+        if client is not None:
+            if client.ip:
+                metadata.append((MD_CLIENT_IP, client.ip))
+            if client.user_agent:
+                metadata.append((MD_CLIENT_USER_AGENT, client.user_agent))
+        return metadata
+
+    async def _call(
+        self, method: str, request: Req, response_type: type[Resp], client: ClientContext | None
+    ) -> Resp:
+        path = method if method.startswith("/") else f"/{_SERVICE}/{method}"
+        multicallable = self._open().unary_unary(
+            path,
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=response_type.FromString,
+        )
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            return await multicallable(
+                request,
+                timeout=self._settings.grpc_deadline_seconds,
+                metadata=self._metadata(client),
+                wait_for_ready=False,
+            )
+        except aio.AioRpcError as error:
+            status = error.code()
+            code = status.name
+            details = error.details() or ""
+            if status == grpc.StatusCode.UNAUTHENTICATED and details == SERVICE_CREDENTIAL_REFUSED:
+                log.error("identity refused the edge's credential (EDGE_IDENTITY_CREDENTIAL)")
+                code = "EDGE_CREDENTIAL_REFUSED"
+                raise IdentityCallError(grpc.StatusCode.INTERNAL) from None
+            if status not in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT):
+                log.warning("identity call failed", extra={"method": method, "code": code})
+            raise IdentityCallError(status, details, _retry_after(error)) from None
+        finally:
+            self.metrics.identity_call(method, code, time.perf_counter() - started)
+
+    async def register(self, email: str, password: str, client: ClientContext) -> str:
+        request = pb.RegisterRequest(email=email, password=password)
+        return (await self._call("Register", request, pb.RegisterResponse, client)).user_id
+
+    async def login(self, email: str, password: str, client: ClientContext) -> pb.TokenResponse:
+        request = pb.LoginRequest(email=email, password=password)
+        return await self._call("Login", request, pb.TokenResponse, client)
+
+    async def refresh(self, refresh_token: str, client: ClientContext) -> pb.TokenResponse:
+        request = pb.RefreshRequest(refresh_token=refresh_token)
+        return await self._call("Refresh", request, pb.TokenResponse, client)
+
+    async def logout(
+        self,
+        client: ClientContext,
+        *,
+        refresh_token: str = "",
+        access_token: str = "",
+        everywhere: bool = False,
+    ) -> None:
+        request = pb.LogoutRequest(
+            refresh_token=refresh_token, access_token=access_token, all=everywhere
+        )
+        await self._call("Logout", request, pb.LogoutResponse, client)
+
+    async def get_jwks(self) -> pb.GetJwksResponse:
+        return await self._call("GetJwks", pb.GetJwksRequest(), pb.GetJwksResponse, None)
+
+    async def list_my_sessions(self, access_token: str, client: ClientContext) -> list[pb.Session]:
+        request = pb.ListMySessionsRequest(access_token=access_token)
+        answer = await self._call("ListMySessions", request, pb.ListSessionsResponse, client)
+        return list(answer.sessions)
+
+    async def revoke_my_session(
+        self, access_token: str, session_id: str, client: ClientContext
+    ) -> None:
+        request = pb.RevokeMySessionRequest(access_token=access_token, session_id=session_id)
+        await self._call("RevokeMySession", request, pb.RevokeMySessionResponse, client)
+
+    async def change_password(
+        self, access_token: str, current: str, new: str, client: ClientContext
+    ) -> int:
+        request = pb.ChangePasswordRequest(
+            access_token=access_token, current_password=current, new_password=new
+        )
+        answer = await self._call("ChangePassword", request, pb.ChangePasswordResponse, client)
+        return answer.revoked_sessions
+
+    async def is_ready(self) -> bool:
+        """Identity answers: the standard health check, or GetJwks where health is missing."""
+        request = health_pb2.HealthCheckRequest(service="")
+        try:
+            answer = await self._call(_HEALTH_CHECK, request, health_pb2.HealthCheckResponse, None)
+            return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+        except IdentityCallError as error:
+            if error.status != grpc.StatusCode.UNIMPLEMENTED:
+                return False
+        try:
+            await self.get_jwks()
+        except IdentityCallError:
+            return False
+        return True

@@ -1,0 +1,137 @@
+"""Errors as `application/problem+json` (RFC 9457), and the one gRPC status -> HTTP table.
+
+Route code raises `Problem`; a failed identity call raises `IdentityCallError`, which
+`problem_for_status` turns into a `Problem` through `GRPC_TO_HTTP`. Texts are fixed here, so
+nothing a client sees comes from an exception message, except identity's own validation text for
+INVALID_ARGUMENT (identity writes it for clients and never echoes the input).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+import grpc
+from starlette.responses import Response
+
+from edge_http.wire import NO_STORE_HEADERS, PROBLEM_JSON
+
+
+@dataclass(frozen=True)
+class ProblemKind:
+    """How one kind of failure is shown: HTTP status, a stable `code`, and a fixed detail."""
+
+    status: int
+    code: str
+    detail: str
+
+
+_INTERNAL = ProblemKind(500, "internal", "the request could not be completed")
+_UNAVAILABLE = ProblemKind(503, "unavailable", "the identity service is unavailable; try again")
+
+GRPC_TO_HTTP: Mapping[grpc.StatusCode, ProblemKind] = {
+    grpc.StatusCode.OK: _INTERNAL,  # never an error; here so the table is total
+    grpc.StatusCode.CANCELLED: _INTERNAL,
+    grpc.StatusCode.UNKNOWN: _INTERNAL,
+    grpc.StatusCode.INVALID_ARGUMENT: ProblemKind(400, "invalid_request", "invalid request"),
+    grpc.StatusCode.DEADLINE_EXCEEDED: _UNAVAILABLE,
+    grpc.StatusCode.NOT_FOUND: ProblemKind(404, "not_found", "not found"),
+    grpc.StatusCode.ALREADY_EXISTS: ProblemKind(409, "already_exists", "already exists"),
+    grpc.StatusCode.PERMISSION_DENIED: ProblemKind(403, "forbidden", "not allowed"),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ProblemKind(
+        429, "rate_limited", "too many attempts; wait before trying again"
+    ),
+    grpc.StatusCode.FAILED_PRECONDITION: _INTERNAL,
+    grpc.StatusCode.ABORTED: _INTERNAL,
+    grpc.StatusCode.OUT_OF_RANGE: _INTERNAL,
+    grpc.StatusCode.UNIMPLEMENTED: _INTERNAL,
+    grpc.StatusCode.INTERNAL: _INTERNAL,
+    grpc.StatusCode.UNAVAILABLE: _UNAVAILABLE,
+    grpc.StatusCode.DATA_LOSS: _INTERNAL,
+    grpc.StatusCode.UNAUTHENTICATED: ProblemKind(
+        401, "unauthenticated", "invalid or expired credentials"
+    ),
+}
+
+# Identity's INVALID_ARGUMENT texts are meant for clients; everything else uses the fixed text.
+_PASS_THROUGH_DETAIL = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+_MAX_DETAIL = 300
+
+
+class IdentityCallError(Exception):
+    """A call to identity failed with `status`; `details` is identity's text, not yet vetted."""
+
+    def __init__(self, status: grpc.StatusCode, details: str = "", retry_after: int | None = None):
+        super().__init__(status.name)
+        self.status = status
+        self.details = details
+        self.retry_after = retry_after
+
+
+@dataclass
+class Problem(Exception):
+    """An error answer. Raise it from a route; the app renders it as problem+json."""
+
+    status: int
+    code: str
+    detail: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.code)
+
+    @classmethod
+    def of(cls, kind: ProblemKind, **headers: str) -> Problem:
+        return cls(kind.status, kind.code, kind.detail, dict(headers))
+
+
+def problem_for_status(error: IdentityCallError) -> Problem:
+    kind = GRPC_TO_HTTP.get(error.status, _INTERNAL)
+    detail = kind.detail
+    if error.status in _PASS_THROUGH_DETAIL and error.details:
+        detail = _UNPRINTABLE.sub("", error.details)[:_MAX_DETAIL] or kind.detail
+    headers: dict[str, str] = {}
+    if kind.status == 429:
+        headers["retry-after"] = str(error.retry_after or 1)
+    if kind.status == 401:
+        headers["www-authenticate"] = 'Bearer error="invalid_token"'
+    return Problem(kind.status, kind.code, detail, headers)
+
+
+def problem_response(problem: Problem, extra_headers: Mapping[str, str] | None = None) -> Response:
+    status = problem.status
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": problem.detail,
+        "code": problem.code,
+    }
+    headers = {**NO_STORE_HEADERS, **problem.headers, **(extra_headers or {})}
+    return Response(
+        json.dumps(body, separators=(",", ":")).encode(),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+# Problems the edge itself raises, before or instead of calling identity.
+FORBIDDEN_CSRF = ProblemKind(403, "csrf_refused", "cross-site request refused")
+BAD_JSON = ProblemKind(400, "invalid_json", "the body must be a JSON object")
+UNSUPPORTED_MEDIA = ProblemKind(
+    415, "unsupported_media_type", "send Content-Type: application/json"
+)
+TOO_LARGE = ProblemKind(413, "body_too_large", "the request body is too large")
+DUPLICATE_COOKIE = ProblemKind(400, "ambiguous_cookie", "more than one refresh cookie was sent")
+UNAUTHENTICATED = GRPC_TO_HTTP[grpc.StatusCode.UNAUTHENTICATED]
+NOT_FOUND = ProblemKind(404, "not_found", "not found")
+METHOD_NOT_ALLOWED = ProblemKind(405, "method_not_allowed", "method not allowed")

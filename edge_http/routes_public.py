@@ -1,0 +1,147 @@
+"""Unauthenticated and demo endpoints: JWKS, health, metrics, /api/me and the static demo files."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from importlib import resources
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from edge_http.body import bearer_token
+from edge_http.deps import EdgeDeps
+from edge_http.metrics import CONTENT_TYPE_LATEST
+from edge_http.middleware import HTML_HEADERS
+from edge_http.problems import (
+    UNAUTHENTICATED,
+    IdentityCallError,
+    Problem,
+    ProblemKind,
+    problem_for_status,
+)
+from edge_http.wire import NO_STORE_HEADERS
+from identity.verify import InvalidToken, JwksUnavailable
+
+log = logging.getLogger(__name__)
+
+_NOT_READY = ProblemKind(503, "not_ready", "the identity service is not reachable")
+_STATIC = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/auth-client.js": ("auth-client.js", "text/javascript; charset=utf-8"),
+    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/style.css": ("style.css", "text/css; charset=utf-8"),
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
+}
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    body: bytes
+    media_type: str
+    etag: str
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 §13.1.2: weak comparison; `*` matches any current representation."""
+    if not if_none_match:
+        return False
+    candidates = [c.strip() for c in if_none_match.split(",")]
+    bare = etag.removeprefix("W/")
+    return any(c == "*" or c.removeprefix("W/") == bare for c in candidates)
+
+
+def _quoted(etag: str) -> str:
+    if etag.startswith('"') or etag.startswith('W/"'):
+        return etag
+    return f'"{etag}"'
+
+
+def load_static() -> dict[str, StaticFile]:
+    folder = resources.files("edge_http") / "static"
+    files: dict[str, StaticFile] = {}
+    for path, (name, media_type) in _STATIC.items():
+        body = (folder / name).read_bytes()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        files[path] = StaticFile(body, media_type, etag)
+    return files
+
+
+class PublicRoutes:
+    def __init__(self, deps: EdgeDeps) -> None:
+        self._deps = deps
+        self._static = load_static()
+
+    def routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = [
+            Route("/.well-known/jwks.json", self.jwks, methods=["GET"]),
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/readyz", self.readyz, methods=["GET"]),
+            Route("/metrics", self.metrics, methods=["GET"]),
+            Route("/api/me", self.me, methods=["GET"]),
+        ]
+        routes += [Route(path, self.static, methods=["GET"]) for path in self._static]
+        return routes
+
+    async def jwks(self, request: Request) -> Response:
+        try:
+            answer = await self._deps.identity.get_jwks()
+        except IdentityCallError as error:
+            raise problem_for_status(error) from None
+        headers = {"cache-control": f"public, max-age={max(0, int(answer.max_age_seconds))}"}
+        if answer.etag:
+            headers["etag"] = _quoted(answer.etag)
+            if _etag_matches(request.headers.get("if-none-match"), headers["etag"]):
+                return Response(status_code=304, headers=headers)
+        return Response(answer.jwks_json, media_type="application/json", headers=headers)
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"}, headers=NO_STORE_HEADERS)
+
+    async def readyz(self, request: Request) -> Response:
+        if not await self._deps.identity.is_ready():
+            raise Problem.of(_NOT_READY)
+        return JSONResponse({"status": "ready"}, headers=NO_STORE_HEADERS)
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(
+            self._deps.metrics.render(),
+            media_type=CONTENT_TYPE_LATEST,
+            headers=NO_STORE_HEADERS,
+        )
+
+    async def me(self, request: Request) -> Response:
+        """A demo protected resource: the access token is verified offline, no call to identity."""
+        token = bearer_token(request)
+        try:
+            claims = await self._deps.verifier.averify(token)
+        except JwksUnavailable:
+            self._deps.metrics.outcome("verify", "jwks_unavailable")
+            raise Problem(503, "unavailable", "signing keys are not available yet") from None
+        except InvalidToken as error:
+            self._deps.metrics.outcome("verify", type(error).__name__)
+            raise Problem(
+                UNAUTHENTICATED.status,
+                UNAUTHENTICATED.code,
+                UNAUTHENTICATED.detail,
+                {"www-authenticate": 'Bearer error="invalid_token"'},
+            ) from None
+        self._deps.metrics.outcome("verify", "valid")
+        body = {
+            name: claims[name]
+            for name in ("sub", "sid", "scope", "client_id", "iss", "aud", "iat", "exp")
+            if name in claims
+        }
+        return JSONResponse(body, headers=NO_STORE_HEADERS)
+
+    async def static(self, request: Request) -> Response:
+        file = self._static[request.url.path]
+        headers = {"etag": file.etag, "cache-control": "no-cache"}
+        if file.media_type.startswith("text/html"):
+            # Also on a 304: the browser merges its headers into the cached page.
+            headers.update(HTML_HEADERS)
+        if _etag_matches(request.headers.get("if-none-match"), file.etag):
+            return Response(status_code=304, headers=headers)
+        return Response(file.body, media_type=file.media_type, headers=headers)

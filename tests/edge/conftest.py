@@ -1,0 +1,35 @@
+"""Fixtures of the edge tests: one identity (SQLite) for the session, a fresh edge per test."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from tests.conftest import Running, StartIdentity
+from tests.edge.support import Edge, register_and_login, running_edge
+
+# The test client's own logs (not the edge's) print what tests send on purpose: httpcore's
+# DEBUG wire log whole header blocks, httpx's INFO line full URLs (a token in a query string,
+# test_tokens_are_accepted_only_in_the_authorization_header). The run-wide log-leak check must
+# see the edge's lines, not these.
+logging.getLogger("httpcore").setLevel(logging.WARNING)
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session")
+async def edge_identity(start_identity: StartIdentity) -> Running:
+    return await start_identity("sqlite")
+
+
+@pytest.fixture
+async def edge(edge_identity: Running) -> AsyncIterator[Edge]:
+    async with running_edge(edge_identity) as running:
+        yield running
+
+
+@pytest.fixture
+async def signed_in(edge: Edge, unique_email: Callable[[], str]) -> tuple[str, str]:
+    """(access token, refresh cookie) of a fresh user."""
+    return await register_and_login(edge, unique_email())

@@ -1,0 +1,142 @@
+"""Running the edge on a real port (uvicorn in a thread) and talking to it like a browser would."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from edge_http.app import create_app
+from edge_http.config import EdgeSettings
+from edge_http.identity_client import IdentityClient
+from edge_http.server import build_server
+from identity.verify import Verifier
+from tests.conftest import PASSWORD, Running, remember
+
+COOKIE = "__Secure-refresh_token"
+CSRF = {"X-Requested-With": "auth-client"}
+
+
+@dataclass
+class Edge:
+    url: str
+    settings: EdgeSettings
+    client: httpx.AsyncClient
+    client_ip: str
+
+    @property
+    def origin(self) -> str:
+        return self.url
+
+
+def edge_settings(identity: Running, port: int, **env: str) -> EdgeSettings:
+    base = {
+        "EDGE_LISTEN": f"127.0.0.1:{port}",
+        "EDGE_IDENTITY_TARGET": identity.target,
+        "EDGE_IDENTITY_CREDENTIAL": identity.credentials["edge"],
+        "EDGE_ISSUER": identity.app.settings.issuer,
+        "EDGE_AUDIENCE": identity.app.settings.audience,
+        "EDGE_GRPC_DEADLINE_SECONDS": "5",
+        # Tests reach the edge from 127.0.0.1, which stands in for a trusted proxy: each edge's
+        # client gets its own X-Forwarded-For address, so identity's per-IP throttle buckets
+        # do not fill up across tests.
+        "EDGE_TRUSTED_PROXIES": "127.0.0.1/32",
+    }
+    return EdgeSettings.from_env({**base, **env})
+
+
+@asynccontextmanager
+async def running_edge(
+    identity: Running, verifier: Verifier | None = None, **env: str
+) -> AsyncIterator[Edge]:
+    """The edge on 127.0.0.1:<free port>, in its own thread and event loop, like production."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit it; without it Nagle + delayed ACK add 40 ms to every answer.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    settings = edge_settings(identity, port, **env)
+    server = build_server(
+        settings, create_app(settings, IdentityClient(settings), verifier=verifier)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the edge did not start")
+        await asyncio.sleep(0.01)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        # The left hop is what a client could write itself; the edge takes the right one.
+        client_ip = f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
+        headers = {"X-Forwarded-For": f"192.0.2.66, {client_ip}"}
+        async with httpx.AsyncClient(base_url=url, timeout=20, headers=headers) as client:
+            yield Edge(url, settings, client, client_ip)
+    finally:
+        server.should_exit = True
+        await asyncio.to_thread(thread.join, 15)
+        sock.close()
+
+
+def set_cookies(response: httpx.Response) -> list[str]:
+    return response.headers.get_list("set-cookie")
+
+
+def refresh_cookie(response: httpx.Response) -> str:
+    """The value of the one refresh cookie the response sets (asserting there is exactly one)."""
+    (header,) = set_cookies(response)
+    name, _, rest = header.partition("=")
+    assert name == COOKIE
+    value = rest.split(";", 1)[0]
+    remember(value)
+    return value
+
+
+def cookie_header(token: str) -> dict[str, str]:
+    return {"Cookie": f"{COOKIE}={token}"}
+
+
+def tokens_of(response: httpx.Response) -> dict[str, Any]:
+    body = response.json()
+    remember(body.get("access_token", ""))
+    return dict(body)
+
+
+async def register_and_login(
+    edge: Edge, email: str, password: str = PASSWORD, headers: Mapping[str, str] | None = None
+) -> tuple[str, str]:
+    """(access token, refresh cookie value) of a new user's first session."""
+    remember(password)
+    created = await edge.client.post("/auth/register", json={"email": email, "password": password})
+    assert created.status_code == 201, created.text
+    return await login(edge, email, password, headers)
+
+
+async def login(
+    edge: Edge, email: str, password: str = PASSWORD, headers: Mapping[str, str] | None = None
+) -> tuple[str, str]:
+    response = await edge.client.post(
+        "/auth/login", json={"email": email, "password": password}, headers=dict(headers or {})
+    )
+    assert response.status_code == 200, response.text
+    return tokens_of(response)["access_token"], refresh_cookie(response)
+
+
+async def refresh(edge: Edge, token: str, **headers: str) -> httpx.Response:
+    return await edge.client.post(
+        "/auth/refresh", headers={**CSRF, **cookie_header(token), **headers}
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
