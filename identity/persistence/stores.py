@@ -42,11 +42,17 @@ class SqlUsers:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def add(self, user_id: str, email: str, email_key: str, password_hash: str, now: datetime) -> None:
+    async def add(
+        self, user_id: str, email: str, email_key: str, password_hash: str, now: datetime
+    ) -> None:
         await self._conn.execute(
             insert(users).values(
-                id=user_id, email=email, email_key=email_key, password_hash=password_hash,
-                created_at=now, password_changed_at=now,
+                id=user_id,
+                email=email,
+                email_key=email_key,
+                password_hash=password_hash,
+                created_at=now,
+                password_changed_at=now,
             )
         )
 
@@ -61,22 +67,31 @@ class SqlUsers:
         if row is None:
             return None
         return UserRecord(
-            user_id=row.id, email=row.email, password_hash=row.password_hash,
-            created_at=row.created_at, locked_at=row.locked_at, not_before=row.not_before,
+            user_id=row.id,
+            email=row.email,
+            password_hash=row.password_hash,
+            created_at=row.created_at,
+            locked_at=row.locked_at,
+            not_before=row.not_before,
         )
 
     async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
         await self._conn.execute(
-            update(users).where(users.c.id == user_id)
+            update(users)
+            .where(users.c.id == user_id)
             .values(password_hash=password_hash, password_changed_at=now)
         )
 
     async def set_not_before(self, user_id: str, not_before: datetime) -> None:
-        await self._conn.execute(update(users).where(users.c.id == user_id).values(not_before=not_before))
+        await self._conn.execute(
+            update(users).where(users.c.id == user_id).values(not_before=not_before)
+        )
 
     async def set_locked(self, user_id: str, locked_at: datetime | None, reason: str) -> None:
         await self._conn.execute(
-            update(users).where(users.c.id == user_id).values(locked_at=locked_at, locked_reason=reason)
+            update(users)
+            .where(users.c.id == user_id)
+            .values(locked_at=locked_at, locked_reason=reason)
         )
 
 
@@ -87,16 +102,24 @@ class SqlSessions:
     async def create(self, new: NewSession) -> None:
         await self._conn.execute(
             insert(sessions).values(
-                id=new.session_id, user_id=new.user_id, client_id=new.client_id,
-                created_at=new.created_at, last_used_at=new.created_at,
-                idle_expires_at=new.idle_expires_at, absolute_expires_at=new.absolute_expires_at,
-                client_ip=new.client.ip, user_agent=new.client.user_agent,
-                secret_enc=new.secret_enc, generation=0,
+                id=new.session_id,
+                user_id=new.user_id,
+                client_id=new.client_id,
+                created_at=new.created_at,
+                last_used_at=new.created_at,
+                idle_expires_at=new.idle_expires_at,
+                absolute_expires_at=new.absolute_expires_at,
+                client_ip=new.client.ip,
+                user_agent=new.client.user_agent,
+                secret_enc=new.secret_enc,
+                generation=0,
             )
         )
         await self._conn.execute(
             insert(refresh_tokens).values(
-                digest=new.first_token_digest, session_id=new.session_id, generation=0,
+                digest=new.first_token_digest,
+                session_id=new.session_id,
+                generation=0,
                 issued_at=new.created_at,
             )
         )
@@ -121,7 +144,11 @@ class SqlSessions:
         won = (
             await self._conn.execute(
                 update(refresh_tokens)
-                .where(refresh_tokens.c.digest == digest, refresh_tokens.c.used_at.is_(None), live_session)
+                .where(
+                    refresh_tokens.c.digest == digest,
+                    refresh_tokens.c.used_at.is_(None),
+                    live_session,
+                )
                 .values(used_at=now, used_ip=client.ip, used_user_agent=client.user_agent)
                 .returning(refresh_tokens.c.session_id)
             )
@@ -132,13 +159,21 @@ class SqlSessions:
         row = (
             await self._conn.execute(
                 select(
-                    refresh_tokens.c.session_id, refresh_tokens.c.generation, refresh_tokens.c.used_at,
-                    refresh_tokens.c.used_ip, refresh_tokens.c.used_user_agent, sessions.c.user_id,
-                    sessions.c.revoked_at, sessions.c.idle_expires_at, sessions.c.absolute_expires_at,
+                    refresh_tokens.c.session_id,
+                    refresh_tokens.c.generation,
+                    refresh_tokens.c.used_at,
+                    refresh_tokens.c.used_ip,
+                    refresh_tokens.c.used_user_agent,
+                    sessions.c.user_id,
+                    sessions.c.revoked_at,
+                    sessions.c.idle_expires_at,
+                    sessions.c.absolute_expires_at,
                     successor.c.used_at.label("successor_used_at"),
                 )
                 .select_from(
-                    refresh_tokens.join(sessions, sessions.c.id == refresh_tokens.c.session_id).outerjoin(
+                    refresh_tokens.join(
+                        sessions, sessions.c.id == refresh_tokens.c.session_id
+                    ).outerjoin(
                         successor,
                         and_(
                             successor.c.session_id == refresh_tokens.c.session_id,
@@ -152,25 +187,41 @@ class SqlSessions:
         if row is None:
             return None
         return PresentedToken(
-            session_id=row.session_id, user_id=row.user_id, generation=row.generation,
-            consumed_now=won is not None, used_at=row.used_at,
+            session_id=row.session_id,
+            user_id=row.user_id,
+            generation=row.generation,
+            consumed_now=won is not None,
+            used_at=row.used_at,
             used_by=ClientInfo(ip=row.used_ip or "", user_agent=row.used_user_agent or ""),
-            session_revoked=row.revoked_at is not None, idle_expires_at=row.idle_expires_at,
-            absolute_expires_at=row.absolute_expires_at, successor_used_at=row.successor_used_at,
+            session_revoked=row.revoked_at is not None,
+            idle_expires_at=row.idle_expires_at,
+            absolute_expires_at=row.absolute_expires_at,
+            successor_used_at=row.successor_used_at,
         )
 
     async def secret(self, session_id: str) -> SessionSecret | None:
-        row = (await self._conn.execute(select(sessions).where(sessions.c.id == session_id))).first()
+        row = (
+            await self._conn.execute(select(sessions).where(sessions.c.id == session_id))
+        ).first()
         if row is None:
             return None
         return SessionSecret(
-            session_id=row.id, user_id=row.user_id, client_id=row.client_id,
-            secret_enc=row.secret_enc, generation=row.generation,
-            idle_expires_at=row.idle_expires_at, absolute_expires_at=row.absolute_expires_at,
+            session_id=row.id,
+            user_id=row.user_id,
+            client_id=row.client_id,
+            secret_enc=row.secret_enc,
+            generation=row.generation,
+            idle_expires_at=row.idle_expires_at,
+            absolute_expires_at=row.absolute_expires_at,
         )
 
     async def record_rotation(
-        self, session_id: str, generation: int, digest: bytes, now: datetime, idle_expires_at: datetime
+        self,
+        session_id: str,
+        generation: int,
+        digest: bytes,
+        now: datetime,
+        idle_expires_at: datetime,
     ) -> None:
         await self._conn.execute(
             insert(refresh_tokens).values(
@@ -178,7 +229,8 @@ class SqlSessions:
             )
         )
         await self._conn.execute(
-            update(sessions).where(sessions.c.id == session_id)
+            update(sessions)
+            .where(sessions.c.id == session_id)
             .values(generation=generation, last_used_at=now, idle_expires_at=idle_expires_at)
         )
 
@@ -194,9 +246,14 @@ class SqlSessions:
         row = (
             await self._conn.execute(
                 select(
-                    refresh_tokens.c.issued_at, refresh_tokens.c.used_at, sessions.c.id,
-                    sessions.c.user_id, sessions.c.client_id, sessions.c.revoked_at,
-                    sessions.c.idle_expires_at, sessions.c.absolute_expires_at,
+                    refresh_tokens.c.issued_at,
+                    refresh_tokens.c.used_at,
+                    sessions.c.id,
+                    sessions.c.user_id,
+                    sessions.c.client_id,
+                    sessions.c.revoked_at,
+                    sessions.c.idle_expires_at,
+                    sessions.c.absolute_expires_at,
                 )
                 .select_from(
                     refresh_tokens.join(sessions, sessions.c.id == refresh_tokens.c.session_id)
@@ -207,9 +264,14 @@ class SqlSessions:
         if row is None:
             return None
         return RefreshTokenState(
-            session_id=row.id, user_id=row.user_id, client_id=row.client_id,
-            issued_at=row.issued_at, used_at=row.used_at, session_revoked_at=row.revoked_at,
-            idle_expires_at=row.idle_expires_at, absolute_expires_at=row.absolute_expires_at,
+            session_id=row.id,
+            user_id=row.user_id,
+            client_id=row.client_id,
+            issued_at=row.issued_at,
+            used_at=row.used_at,
+            session_revoked_at=row.revoked_at,
+            idle_expires_at=row.idle_expires_at,
+            absolute_expires_at=row.absolute_expires_at,
         )
 
     async def revoke(self, session_id: str, reason: str, now: datetime) -> bool:
@@ -228,7 +290,9 @@ class SqlSessions:
         if keep is not None:
             where.append(sessions.c.id != keep)
         result = await self._conn.execute(
-            update(sessions).where(*where).values(revoked_at=now, revoked_reason=reason)
+            update(sessions)
+            .where(*where)
+            .values(revoked_at=now, revoked_reason=reason)
             .returning(sessions.c.id)
         )
         return [str(r.id) for r in result]
@@ -241,15 +305,23 @@ class SqlSessions:
         return [_session_view(r) for r in rows]
 
     async def get(self, session_id: str) -> SessionView | None:
-        row = (await self._conn.execute(select(sessions).where(sessions.c.id == session_id))).first()
+        row = (
+            await self._conn.execute(select(sessions).where(sessions.c.id == session_id))
+        ).first()
         return None if row is None else _session_view(row)
 
 
 def _session_view(row: Any) -> SessionView:
     return SessionView(
-        session_id=row.id, user_id=row.user_id, created_at=row.created_at,
-        last_used_at=row.last_used_at, expires_at=row.idle_expires_at, client_ip=row.client_ip,
-        user_agent=row.user_agent, client_id=row.client_id, revoked_at=row.revoked_at,
+        session_id=row.id,
+        user_id=row.user_id,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        expires_at=row.idle_expires_at,
+        client_ip=row.client_ip,
+        user_agent=row.user_agent,
+        client_id=row.client_id,
+        revoked_at=row.revoked_at,
         revoked_reason=row.revoked_reason,
     )
 
@@ -262,9 +334,15 @@ class SqlKeys:
         rows = await self._conn.execute(select(signing_keys).order_by(signing_keys.c.created_at))
         return [
             KeyRecord(
-                kid=r.kid, alg=r.alg, state=KeyState(r.state), created_at=r.created_at,
-                activates_at=r.activates_at, retired_at=r.retired_at, unpublish_at=r.unpublish_at,
-                public_jwk=json.loads(r.public_jwk), private_enc=r.private_enc,
+                kid=r.kid,
+                alg=r.alg,
+                state=KeyState(r.state),
+                created_at=r.created_at,
+                activates_at=r.activates_at,
+                retired_at=r.retired_at,
+                unpublish_at=r.unpublish_at,
+                public_jwk=json.loads(r.public_jwk),
+                private_enc=r.private_enc,
             )
             for r in rows
         ]
@@ -272,9 +350,13 @@ class SqlKeys:
     async def add(self, record: KeyRecord) -> None:
         await self._conn.execute(
             insert(signing_keys).values(
-                kid=record.kid, alg=record.alg, state=record.state.value,
-                created_at=record.created_at, activates_at=record.activates_at,
-                retired_at=record.retired_at, unpublish_at=record.unpublish_at,
+                kid=record.kid,
+                alg=record.alg,
+                state=record.state.value,
+                created_at=record.created_at,
+                activates_at=record.activates_at,
+                retired_at=record.retired_at,
+                unpublish_at=record.unpublish_at,
                 public_jwk=json.dumps(dict(record.public_jwk), sort_keys=True),
                 private_enc=record.private_enc,
             )
@@ -282,9 +364,13 @@ class SqlKeys:
 
     async def update_state(self, record: KeyRecord) -> None:
         await self._conn.execute(
-            update(signing_keys).where(signing_keys.c.kid == record.kid).values(
-                state=record.state.value, retired_at=record.retired_at,
-                unpublish_at=record.unpublish_at, activates_at=record.activates_at,
+            update(signing_keys)
+            .where(signing_keys.c.kid == record.kid)
+            .values(
+                state=record.state.value,
+                retired_at=record.retired_at,
+                unpublish_at=record.unpublish_at,
+                activates_at=record.activates_at,
             )
         )
 
@@ -314,11 +400,18 @@ class SqlRevocations:
         if self._conn.dialect.name == "postgresql":
             await self._conn.execute(select(func.pg_advisory_xact_lock(REVOCATION_LOCK)))
         result = await self._conn.execute(
-            insert(revocation_events).values(
-                at=event.at, kind=event.kind, session_id=event.session_id, user_id=event.user_id,
-                jti=event.jti, not_before=event.not_before, forget_after=event.forget_after,
+            insert(revocation_events)
+            .values(
+                at=event.at,
+                kind=event.kind,
+                session_id=event.session_id,
+                user_id=event.user_id,
+                jti=event.jti,
+                not_before=event.not_before,
+                forget_after=event.forget_after,
                 reason=event.reason,
-            ).returning(revocation_events.c.id)
+            )
+            .returning(revocation_events.c.id)
         )
         cursor = int(result.scalar_one())
         if self._conn.dialect.name == "postgresql":
@@ -342,8 +435,14 @@ class SqlRevocations:
         )
         return [
             RevocationEvent(
-                cursor=r.id, kind=r.kind, at=r.at, forget_after=r.forget_after,
-                session_id=r.session_id, user_id=r.user_id, jti=r.jti, not_before=r.not_before,
+                cursor=r.id,
+                kind=r.kind,
+                at=r.at,
+                forget_after=r.forget_after,
+                session_id=r.session_id,
+                user_id=r.user_id,
+                jti=r.jti,
+                not_before=r.not_before,
                 reason=r.reason,
             )
             for r in rows
@@ -355,13 +454,25 @@ class SqlAudit:
         self._conn = conn
 
     async def record(
-        self, kind: str, actor: str, now: datetime, *, user_id: str | None = None,
-        session_id: str | None = None, outcome: str = "ok", detail: dict[str, Any] | None = None,
+        self,
+        kind: str,
+        actor: str,
+        now: datetime,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        outcome: str = "ok",
+        detail: dict[str, Any] | None = None,
     ) -> None:
         await self._conn.execute(
             insert(audit_events).values(
-                at=now, kind=kind, actor=actor[:128], user_id=user_id, session_id=session_id,
-                outcome=outcome, detail_json=json.dumps(detail or {}, sort_keys=True, default=str),
+                at=now,
+                kind=kind,
+                actor=actor[:128],
+                user_id=user_id,
+                session_id=session_id,
+                outcome=outcome,
+                detail_json=json.dumps(detail or {}, sort_keys=True, default=str),
             )
         )
 
@@ -378,8 +489,14 @@ class SqlAudit:
         rows = await self._conn.execute(query.order_by(audit_events.c.id.desc()).limit(limit))
         return [
             AuditRecord(
-                id=r.id, at=r.at, kind=r.kind, actor=r.actor, user_id=r.user_id,
-                session_id=r.session_id, outcome=r.outcome, detail=json.loads(r.detail_json),
+                id=r.id,
+                at=r.at,
+                kind=r.kind,
+                actor=r.actor,
+                user_id=r.user_id,
+                session_id=r.session_id,
+                outcome=r.outcome,
+                detail=json.loads(r.detail_json),
             )
             for r in rows
         ]
@@ -389,7 +506,9 @@ class SqlCredentials:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def add(self, credential_id: str, name: str, role: str, secret_digest: bytes, now: datetime) -> None:
+    async def add(
+        self, credential_id: str, name: str, role: str, secret_digest: bytes, now: datetime
+    ) -> None:
         await self._conn.execute(
             insert(service_credentials).values(
                 id=credential_id, name=name, role=role, secret_digest=secret_digest, created_at=now
@@ -401,7 +520,9 @@ class SqlCredentials:
             select(service_credentials).where(service_credentials.c.revoked_at.is_(None))
         )
         return [
-            CredentialRecord(credential_id=r.id, name=r.name, role=r.role, secret_digest=r.secret_digest)
+            CredentialRecord(
+                credential_id=r.id, name=r.name, role=r.role, secret_digest=r.secret_digest
+            )
             for r in rows
         ]
 
@@ -418,7 +539,9 @@ class SqlThrottle:
 
     async def record_failure(self, key: str, now: datetime, reset_before: datetime) -> int:
         """Count one failure; a streak whose last failure is older than reset_before restarts."""
-        dialect_insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        dialect_insert = (
+            postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        )
         upsert = dialect_insert(login_throttle).values(key=key, failures=1, last_failure_at=now)
         stmt = upsert.on_conflict_do_update(
             index_elements=[login_throttle.c.key],
@@ -439,4 +562,3 @@ class SqlThrottle:
 
     async def clear(self, key: str) -> None:
         await self._conn.execute(delete(login_throttle).where(login_throttle.c.key == key))
-

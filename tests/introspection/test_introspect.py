@@ -1,0 +1,132 @@
+"""Introspect answers as RFC 7662: an active token's claims, or `active: false` alone."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from datetime import timedelta
+
+import grpc
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from identity.domain.clock import FixedClock
+from identity.v1 import identity_pb2 as pb
+from tests.helpers import refresh, register_and_login
+from tests.introspection.support import (
+    assert_only_inactive,
+    claims_of,
+    code_of,
+    introspect,
+)
+
+
+async def test_active_access_token_reports_exactly_its_claims(identity_server, unique_email):
+    s = identity_server
+    tokens = await register_and_login(s, unique_email())
+    claims = claims_of(tokens.access_token)
+
+    answer = await introspect(s, tokens.access_token)
+
+    assert answer.active is True
+    assert answer.token_type == "access_token"
+    for name in ("scope", "client_id", "sub", "iss", "jti", "sid"):
+        assert getattr(answer, name) == claims[name], name
+    for name in ("exp", "iat", "nbf"):
+        assert getattr(answer, name) == claims[name], name
+    assert answer.aud == claims["aud"]
+    assert answer.sub == tokens.user_id and answer.sid == tokens.session_id
+    assert not answer.HasField("username")  # no email, no PII beyond the user id
+
+
+async def test_the_hint_never_changes_the_answer(identity_server, unique_email):
+    s = identity_server
+    tokens = await register_and_login(s, unique_email())
+    for hint in ("", "access_token", "refresh_token", "no_such_hint"):
+        assert (await introspect(s, tokens.access_token, hint)).token_type == "access_token"
+        assert (await introspect(s, tokens.refresh_token, hint)).token_type == "refresh_token"
+
+
+async def test_garbage_and_forged_tokens_get_active_false_and_nothing_else(
+    identity_server, unique_email
+):
+    s = identity_server
+    tokens = await register_and_login(s, unique_email())
+    header, payload, signature = tokens.access_token.split(".")
+    key = s.app.keyring.signing_key
+    claims = claims_of(tokens.access_token)
+    stranger = ec.generate_private_key(ec.SECP256R1())
+
+    def signed(changes=None, headers=None, private=key.private, alg=key.alg):
+        body = {**claims, **(changes or {})}
+        return jwt.encode(
+            body,
+            private,
+            algorithm=alg,
+            headers={"typ": "at+jwt", "kid": key.kid, **(headers or {})},
+        )
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    now = int(time.time())
+    other_payload = b64(b'{"sub":"someone-else"}')
+    forged = [
+        "not-a-token-" + os.urandom(8).hex(),
+        f"{header}.{payload}.{b64(os.urandom(64))}",  # signature of someone else
+        f"{header}.{other_payload}.{signature}",  # payload swapped
+        signed(private=stranger),  # our kid, a stranger's key
+        signed(headers={"kid": "kid-" + os.urandom(6).hex()}),  # unknown key
+        signed(headers={"typ": "JWT"}),  # an ID-token-like type
+        signed({"iss": "https://evil.example"}),
+        signed({"aud": "someone-else"}),
+        signed({"exp": now - 3600, "iat": now - 7200, "nbf": now - 7200}),  # expired
+        signed({"nbf": now + 3600, "iat": now + 3600}),  # not yet valid
+        jwt.encode(claims, None, algorithm="none", headers={"typ": "at+jwt", "kid": key.kid}),
+        "idrt_" + b64(os.urandom(32)),  # shaped like a refresh token, unknown
+    ]
+    for token in forged:
+        answer = await introspect(s, token)
+        assert_only_inactive(answer)
+
+
+async def test_expired_access_token_is_inactive(start_identity, unique_email):
+    clock = FixedClock()
+    s = await start_identity("sqlite", clock=clock, access_token_ttl=timedelta(seconds=60))
+    tokens = await register_and_login(s, unique_email())
+    assert (await introspect(s, tokens.access_token)).active
+    clock.advance(60 + s.app.settings.leeway.total_seconds() + 1)
+    assert_only_inactive(await introspect(s, tokens.access_token))
+
+
+async def test_refresh_token_is_active_only_while_unused_and_its_session_is_live(
+    identity_server, unique_email
+):
+    s = identity_server
+    tokens = await register_and_login(s, unique_email())
+
+    answer = await introspect(s, tokens.refresh_token)
+    assert answer.active and answer.token_type == "refresh_token"
+    assert answer.sub == tokens.user_id and answer.sid == tokens.session_id
+    assert answer.exp > answer.iat > 0
+
+    rotated = await refresh(s, tokens.refresh_token)
+    assert_only_inactive(await introspect(s, tokens.refresh_token))  # used
+    assert (await introspect(s, rotated.refresh_token)).active
+
+    await s.stub.Logout(pb.LogoutRequest(refresh_token=rotated.refresh_token), metadata=s.md())
+    assert_only_inactive(await introspect(s, rotated.refresh_token))  # session ended
+
+
+async def test_introspect_needs_a_service_or_admin_credential(identity_server, unique_email):
+    s = identity_server
+    tokens = await register_and_login(s, unique_email())
+    request = pb.IntrospectRequest(token=tokens.access_token)
+
+    assert await code_of(s.stub.Introspect(request)) == grpc.StatusCode.UNAUTHENTICATED
+    assert await code_of(s.stub.Introspect(request, metadata=s.md("edge"))) == (
+        grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert (await s.stub.Introspect(request, metadata=s.md("service"))).active
+    assert (await s.stub.Introspect(request, metadata=s.md("admin"))).active

@@ -1,0 +1,47 @@
+"""The access-token path of Introspect runs no database statement (DESIGN §4, IR-09)."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+from sqlalchemy import event
+
+from identity.rpc.auth import current_caller
+from tests.helpers import register_and_login
+from tests.introspection.support import claims_of, introspect, revoke_jti
+
+
+async def test_a_thousand_access_token_introspections_run_no_sql(identity_server, unique_email):
+    s = identity_server
+    live = await register_and_login(s, unique_email())
+    revoked = await register_and_login(s, unique_email())
+    await revoke_jti(s, claims_of(revoked.access_token)["jti"])
+    header, payload, _ = live.access_token.split(".")
+    tokens = [
+        live.access_token,
+        revoked.access_token,
+        f"{header}.{payload}.{base64.urlsafe_b64encode(os.urandom(64)).decode().rstrip('=')}",
+        "random-" + os.urandom(16).hex(),
+    ]
+    in_rpcs: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        # Only statements made while serving an RPC: the background poller and key maintenance
+        # run on their own schedule and are no part of the introspection path.
+        if current_caller() is not None:
+            in_rpcs.append(statement)
+
+    engine = s.app.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        await introspect(s, live.refresh_token)  # the counter works: refresh tokens do query
+        assert in_rpcs, "statements made inside an RPC are seen"
+        in_rpcs.clear()
+
+        answers = [await introspect(s, tokens[i % len(tokens)]) for i in range(1000)]
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+    assert in_rpcs == []
+    assert sum(a.active for a in answers) == 250  # only the live token, every fourth call
