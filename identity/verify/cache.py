@@ -82,6 +82,12 @@ class KeyCache:
     def loaded(self) -> bool:
         return self._set is not None
 
+    def stale(self, now: float) -> bool:
+        """Whether a plain refresh() could have anything to do: no set yet, or it expired.
+        Lock-free, so the common case (a fresh set) costs one comparison."""
+        current = self._set
+        return current is None or now >= current.expires_at
+
     def refresh(self, kid: str | None = None) -> None:
         """Fetch if due (expired set, or `kid` unknown); wait for a fetch already running."""
         claim = self._claim(kid)

@@ -4,6 +4,9 @@
                         jwks_url="https://id.example.com/.well-known/jwks.json")
     claims = verifier.verify(token)        # or: await verifier.averify(token)
 
+Tokens seen again are answered from a cache keyed by `jti` (see claims_cache) that still checks
+expiry, the key and the revocation view on every hit; `cache_size=0` turns it off.
+
 Offline verification cannot see a logout or a revoked session until the token expires (at most
 its lifetime, 10 minutes by default) unless a `RevocationView` is plugged in; work that must be
 revocation-exact calls `Introspect` instead.
@@ -11,25 +14,29 @@ revocation-exact calls `Introspect` instead.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
-
-import jwt
 
 from identity.domain.clock import Clock, SystemClock
 from identity.domain.token_rules import (
     DEFAULT_LEEWAY,
     SUPPORTED_ALGORITHMS,
     AccessClaims,
+    ExpiredToken,
+    NotYetValid,
     RevocationView,
     TokenPolicy,
     UnknownKey,
     VerificationKey,
     check_active,
+    check_not_revoked,
+    header_kid,
 )
 from identity.verify.cache import KeyCache
+from identity.verify.claims_cache import DEFAULT_CACHE_SIZE, CachedClaims, ClaimsCache
 from identity.verify.errors import JwksUnavailable
 from identity.verify.sources import DEFAULT_FETCH_TIMEOUT, HttpJwksSource, JwksSource
 
@@ -60,6 +67,7 @@ class Verifier:
         fetch_timeout: float = DEFAULT_FETCH_TIMEOUT,
         refetch_cooldown: float = DEFAULT_REFETCH_COOLDOWN,
         negative_cache_size: int = DEFAULT_NEGATIVE_CACHE_SIZE,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         if not issuer or not audience:
             raise ValueError("issuer and audience must be non-empty")
@@ -73,12 +81,15 @@ class Verifier:
             raise ValueError("fetch_timeout must be positive")
         if refetch_cooldown < 0 or negative_cache_size < 0:
             raise ValueError("refetch_cooldown and negative_cache_size must not be negative")
+        if cache_size < 0:
+            raise ValueError("cache_size must not be negative")
         if not isinstance(leeway, timedelta):
             leeway = timedelta(seconds=leeway)
         self._policy = TokenPolicy(
             issuer=issuer, audience=audience, algorithms=frozenset(algorithms), leeway=leeway
         )
         self._clock: Clock = clock or SystemClock()
+        self._system_clock = type(self._clock) is SystemClock
         self._revocations = revocations
         self._keys = KeyCache(
             source,
@@ -88,6 +99,8 @@ class Verifier:
             negative_cache_size=negative_cache_size,
             wait_timeout=fetch_timeout + 1.0,
         )
+        self._leeway = self._policy.leeway.total_seconds()
+        self._cache = ClaimsCache(cache_size) if cache_size else None
 
     @property
     def policy(self) -> TokenPolicy:
@@ -98,45 +111,101 @@ class Verifier:
 
         May block on a JWK Set fetch (at most the fetch timeout); from an event loop, use averify.
         """
-        self._keys.refresh()
+        current = self._timestamp()
+        if self._keys.stale(current):
+            self._keys.refresh()
+            current = self._timestamp()  # a fetch may have taken a while
+        if self._cache is not None:
+            cached = self._cached(token, current)
+            if cached is not None:
+                return cached
         try:
-            return _claims(self._check(token, self._keys.keys))
+            return self._checked(token, self._datetime(current))
         except UnknownKey:
-            kid = _header_kid(token)
+            kid = header_kid(token)
             if kid is None:
                 raise
         self._keys.refresh(kid)
-        return _claims(self._check(token, self._keys.keys))
+        return self._checked(token, self._clock.now())
 
     async def averify(self, token: str) -> Mapping[str, Any]:
         """verify for event loops: a JWK Set fetch, when one is due, does not block the loop."""
-        await self._keys.arefresh()
+        current = self._timestamp()
+        if self._keys.stale(current):
+            await self._keys.arefresh()
+            current = self._timestamp()
+        if self._cache is not None:
+            cached = self._cached(token, current)
+            if cached is not None:
+                return cached
         try:
-            return _claims(self._check(token, self._keys.keys))
+            return self._checked(token, self._datetime(current))
         except UnknownKey:
-            kid = _header_kid(token)
+            kid = header_kid(token)
             if kid is None:
                 raise
         await self._keys.arefresh(kid)
-        return _claims(self._check(token, self._keys.keys))
+        return self._checked(token, self._clock.now())
 
-    def _check(self, token: str, keys: Mapping[str, VerificationKey]) -> AccessClaims:
+    def _timestamp(self) -> float:
+        # The system clock read without building a datetime (the cache-hit path is that short).
+        return time.time() if self._system_clock else self._clock.now().timestamp()
+
+    def _datetime(self, current: float) -> datetime:
+        if self._system_clock:
+            return datetime.fromtimestamp(current, UTC)
+        return self._clock.now()
+
+    def _cached(self, token: str, current: float) -> Mapping[str, Any] | None:
+        """A hit: this exact string verified before, its key unchanged; times and revocations
+        are checked again here, every time."""
+        cache = self._cache
+        if cache is None or not isinstance(token, str):
+            return None
+        entry = cache.lookup(token)
+        if entry is None:
+            return None
+        keys = self._keys.keys
+        if keys is not entry.keyset:
+            if keys.get(entry.kid) != entry.key:  # the key was withdrawn or replaced
+                cache.discard(entry)
+                return None
+            entry.keyset = keys
+        claims = entry.claims
+        leeway = self._leeway
+        if current > claims.exp + leeway:
+            cache.discard(entry)
+            raise ExpiredToken("token expired")
+        if claims.nbf > current + leeway or claims.iat > current + leeway:
+            raise NotYetValid("token not yet valid")
+        if self._revocations is not None:
+            check_not_revoked(claims, self._revocations)
+        shared = entry.shared
+        return shared if shared is not None else entry.result()
+
+    def _checked(self, token: str, now: datetime) -> Mapping[str, Any]:
+        keys = self._keys.keys
+        claims = self._check(token, keys, now)
+        if self._cache is None:
+            return _claims(claims)
+        kid = header_kid(token)
+        key = None if kid is None else keys.get(kid)
+        if kid is None or key is None:  # not after a successful check; never cache a guess
+            return _claims(claims)
+        entry = CachedClaims(token, claims, kid, key, keys)
+        self._cache.store(entry)
+        return entry.result()
+
+    def _check(
+        self, token: str, keys: Mapping[str, VerificationKey], now: datetime
+    ) -> AccessClaims:
         try:
-            return check_active(token, keys, self._policy, self._clock.now(), self._revocations)
+            return check_active(token, keys, self._policy, now, self._revocations)
         except UnknownKey:
-            if not self._keys.loaded and _header_kid(token) is not None:
+            if not self._keys.loaded and header_kid(token) is not None:
                 raise JwksUnavailable("no JWK Set could be fetched") from None
             raise
 
 
 def _claims(claims: AccessClaims) -> Mapping[str, Any]:
     return MappingProxyType(dict(claims.raw))
-
-
-def _header_kid(token: str) -> str | None:
-    """The kid to look up after an UnknownKey; the token rules already checked the header."""
-    try:
-        kid = jwt.get_unverified_header(token).get("kid")
-    except (jwt.PyJWTError, ValueError, TypeError, RecursionError, AttributeError):
-        return None
-    return kid if isinstance(kid, str) and 0 < len(kid) <= 128 else None

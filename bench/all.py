@@ -1,0 +1,40 @@
+"""Run every benchmark, then write docs/PERFORMANCE.md and docs/perf/*.png.
+
+    python -m bench.all            # about 15 minutes on 2 cores
+    python -m bench.all --quick    # a smoke run, a few minutes (fewer, shorter repeats)
+    python -m bench.all --only verify,introspect
+
+Each benchmark also runs alone (`python -m bench.verify`, `bench.introspect`, `bench.refresh`,
+`bench.login`, `bench.scaling`, `bench.experiments`) and `python -m bench.report` rewrites the
+document from whatever results exist in bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+
+ORDER = ("verify", "introspect", "refresh", "login", "scaling", "experiments")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--only", default=",".join(ORDER[:-1]), help=f"comma-separated subset of {','.join(ORDER)}"
+    )
+    args = parser.parse_args(argv)
+    for name in args.only.split(","):
+        module = importlib.import_module(f"bench.{name}")
+        started = time.monotonic()
+        print(f"== bench.{name}", flush=True)
+        module.main(["--quick"] if args.quick else [])
+        print(f"== bench.{name}: {time.monotonic() - started:.0f} s", flush=True)
+    from bench import report
+
+    report.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""Login under load against the Argon2id ceiling, and introspection latency during the storm.
+
+    python -m bench.login [--repeats 3] [--duration 5] [--concurrency 8] [--quick]
+
+The ceiling is `cores ÷ hash time`: the time of one argon2-cffi `PasswordHasher.verify` at
+identity's configured parameters (IDENTITY_ARGON2_*: defaults m=19456 KiB, t=2, p=1), measured
+in this process, sequentially, in every repeat (median of 8). The parallel rate (one thread per
+core, argon2-cffi releases the GIL) is recorded beside it.
+
+identity (`identity serve`, hash pool of one worker per core) is *not* pinned here: password
+hashing is the one part built to use every core, so it gets both. The load generator is pinned
+to core 0 while it drives load (it is light: a few dozen calls per second) and unpinned while it
+measures the ceiling (identity idle then). PostgreSQL is not pinned.
+
+Per repeat: (1) the ceiling; (2) introspection alone, paced at 50 calls/s, one at a time, for
+`duration` s: its idle p50/p99; (3) the storm: `concurrency` workers logging in (16 users, a
+new session per login) in a closed loop for `duration` s while the same introspection probe
+runs. Ratios within the repeat: logins/s ÷ ceiling, storm p99 ÷ idle p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import threading
+import time
+from typing import Any
+
+import grpc.aio
+from argon2 import PasswordHasher
+from argon2.low_level import Type
+
+from bench._common import CLIENT_CPUS, N_CPUS, fmt_num, fmt_ratio, pin, save, summary
+from bench.introspect import INTROSPECT, introspect_setup
+from bench.load import closed_loop, paced
+from bench.stack import PASSWORD, IdentityStack, metadata
+from identity.v1 import identity_pb2 as pb
+from identity.v1 import identity_pb2_grpc
+
+ALL_CPUS = tuple(range(N_CPUS))
+PROBE_RATE = 50.0
+TARGETS = {"logins_vs_ceiling": 0.85, "introspect_p99_storm_vs_idle_max": 2.0}
+
+
+def argon2_params() -> dict[str, int]:
+    return {
+        "memory_cost": int(os.environ.get("IDENTITY_ARGON2_MEMORY_KIB", 19456)),
+        "time_cost": int(os.environ.get("IDENTITY_ARGON2_TIME_COST", 2)),
+        "parallelism": int(os.environ.get("IDENTITY_ARGON2_PARALLELISM", 1)),
+    }
+
+
+def measure_ceiling(samples: int = 8) -> dict[str, float]:
+    """Sequential verify time, and the rate of one verifying thread per core."""
+    pin(ALL_CPUS)
+    try:
+        hasher = PasswordHasher(type=Type.ID, **argon2_params())
+        encoded = hasher.hash(PASSWORD)
+        times = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            hasher.verify(encoded, PASSWORD)
+            times.append(time.perf_counter() - started)
+        hash_time = statistics.median(times)
+        done = [0] * N_CPUS
+        stop = time.perf_counter() + max(1.0, 4 * hash_time * samples / N_CPUS)
+
+        def spin(i: int) -> None:
+            while time.perf_counter() < stop:
+                hasher.verify(encoded, PASSWORD)
+                done[i] += 1
+
+        began = time.perf_counter()
+        threads = [threading.Thread(target=spin, args=(i,)) for i in range(N_CPUS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        parallel = sum(done) / (time.perf_counter() - began)
+    finally:
+        pin(CLIENT_CPUS)
+    return {
+        "hash_time_s": hash_time,
+        "ceiling_per_s": N_CPUS / hash_time,
+        "parallel_per_s": parallel,
+    }
+
+
+async def run(
+    repeats: int = 3, duration: float = 5.0, concurrency: int = 8, users: int = 16
+) -> dict[str, Any]:
+    pin(CLIENT_CPUS)
+    rows: list[dict[str, Any]] = []
+    async with IdentityStack() as stack:
+        await stack.start(servers=1, cpus=ALL_CPUS)
+        channel = grpc.aio.insecure_channel(stack.targets[0])
+        requests, service_md = await introspect_setup(stack, channel)
+        introspect = channel.unary_unary(INTROSPECT)
+        stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        edge_md = metadata(stack.credentials["edge"])
+        accounts = [_email_of(i) for i in range(users)]
+        for email in accounts:
+            await stub.Register(
+                pb.RegisterRequest(email=email, password=PASSWORD), metadata=edge_md
+            )
+
+        def probe() -> Any:
+            probe.k += 1  # type: ignore[attr-defined]
+            return introspect(requests[probe.k % len(requests)], metadata=service_md)  # type: ignore[attr-defined]
+
+        probe.k = 0  # type: ignore[attr-defined]
+
+        def login(i: int) -> Any:
+            login.k += 1  # type: ignore[attr-defined]
+            email = accounts[login.k % users]  # type: ignore[attr-defined]
+            return stub.Login(
+                pb.LoginRequest(email=email, password=PASSWORD, client_id="web"), metadata=edge_md
+            )
+
+        login.k = 0  # type: ignore[attr-defined]
+
+        for _ in range(repeats):
+            ceiling = measure_ceiling()
+            idle = await paced(probe, PROBE_RATE, duration)
+            storm_task = asyncio.create_task(
+                closed_loop(login, concurrency, duration, cpu_probe=stack.server_cpu_seconds)
+            )
+            await asyncio.sleep(0.5)  # the storm's warm-up
+            during = await paced(probe, PROBE_RATE, duration - 0.5)
+            storm = await storm_task
+            rows.append(
+                {
+                    **ceiling,
+                    "logins_per_s": storm.throughput,
+                    "login_p50_ms": storm.p(50) * 1e3,
+                    "login_p99_ms": storm.p(99) * 1e3,
+                    "login_errors": storm.error_kinds,
+                    "server_cpu_cores": storm.server_cpu,
+                    "idle_p50_ms": idle.p(50) * 1e3,
+                    "idle_p99_ms": idle.p(99) * 1e3,
+                    "storm_p50_ms": during.p(50) * 1e3,
+                    "storm_p99_ms": during.p(99) * 1e3,
+                    "probe_errors": idle.errors + during.errors,
+                    "logins_vs_ceiling": storm.throughput / ceiling["ceiling_per_s"],
+                    "logins_vs_parallel": storm.throughput / ceiling["parallel_per_s"],
+                    "p99_storm_vs_idle": during.p(99) / idle.p(99),
+                }
+            )
+            print(f"  login repeat: {_row_line(rows[-1])}", flush=True)
+        await channel.close()
+    keys = [k for k in rows[0] if isinstance(rows[0][k], float)]
+    data = {
+        "command": f"python -m bench.login --repeats {repeats} --duration {duration} "
+        f"--concurrency {concurrency}",
+        "settings": {
+            "repeats": repeats,
+            "duration_s": duration,
+            "concurrency": concurrency,
+            "users": users,
+            "probe_rate_per_s": PROBE_RATE,
+            "argon2": argon2_params(),
+            "cores": N_CPUS,
+            "server_cpus": list(ALL_CPUS),
+            "client_cpus": list(CLIENT_CPUS),
+            "hash_workers": "identity default (one per core)",
+        },
+        "targets": TARGETS,
+        "repeats": rows,
+        "results": {k: summary([r[k] for r in rows]) for k in keys},
+    }
+    save("login", data)
+    return data
+
+
+def _email_of(i: int) -> str:
+    return f"storm-{os.getpid()}-{i}@bench.invalid"
+
+
+def _row_line(r: dict[str, Any]) -> str:
+    return (
+        f"logins {r['logins_per_s']:.1f}/s, ceiling {r['ceiling_per_s']:.1f}/s "
+        f"(hash {r['hash_time_s'] * 1e3:.1f} ms; parallel {r['parallel_per_s']:.1f}/s) → "
+        f"{r['logins_vs_ceiling']:.2f}; introspect p99 idle {r['idle_p99_ms']:.2f} ms, storm "
+        f"{r['storm_p99_ms']:.2f} ms → {r['p99_storm_vs_idle']:.2f}; errors {r['login_errors']}"
+    )
+
+
+def report(data: dict[str, Any]) -> str:
+    r = data["results"]
+    return "\n".join(
+        [
+            f"logins/s {fmt_num(r['logins_per_s'], 1)} vs ceiling "
+            f"{fmt_num(r['ceiling_per_s'], 1)} (cores/hash time; hash "
+            f"{fmt_num(r['hash_time_s'], 1, 1e3)} ms): ratio {fmt_ratio(r['logins_vs_ceiling'])}"
+            f" (target >= 0.85); vs measured parallel rate {fmt_ratio(r['logins_vs_parallel'])}",
+            f"introspection p99 idle {fmt_num(r['idle_p99_ms'], 2)} ms, during storm "
+            f"{fmt_num(r['storm_p99_ms'], 2)} ms: ratio {fmt_ratio(r['p99_storm_vs_idle'])} "
+            "(target <= 2)",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="2 repeats of 3 s")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.duration = 2, 3.0
+    print(report(asyncio.run(run(args.repeats, args.duration, args.concurrency))))
+
+
+if __name__ == "__main__":
+    main()

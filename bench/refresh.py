@@ -1,0 +1,319 @@
+"""Refresh-token rotation: HTTP edge → gRPC → PostgreSQL, gRPC alone, and the PostgreSQL ceiling.
+
+    python -m bench.refresh [--repeats 3] [--duration 3] [--users 8,32,64] [--no-edge] [--quick]
+
+Every virtual user owns one session and rotates its own chain, one rotation after another
+(closed loop, 0.5 s warm-up): it presents its current refresh token and keeps the successor.
+
+- `grpc`: `IdentityService.Refresh` with an `edge` credential, straight to identity.
+- `edge`: `POST /auth/refresh` on `edge-http serve` with `X-Requested-With: bench` and the
+  `__Secure-refresh_token` cookie (kept by hand: httpx will not send a Secure cookie over
+  http://127.0.0.1), after a `POST /auth/login` through the edge.
+- `pg`: the ceiling. A bare asyncpg loop sending, per rotation, in one transaction, the same
+  five statements identity sends (captured with bench.serve_counted's statement log): the
+  conditional UPDATE … RETURNING, the SELECT of the facts, the SELECT of the session, the
+  INSERT of the successor and the UPDATE of the session. Pool: min(users, 20) connections,
+  identity's own pool limit (pool_size 10 + max_overflow 10).
+
+identity and the edge are pinned to the last core, the load generator (and the asyncpg loop)
+to core 0; PostgreSQL is not pinned. Per repeat the three run back to back in a shuffled order;
+ratios (grpc/pg, edge/pg, edge/grpc) are within a repeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import random
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import grpc.aio
+import httpx
+
+from bench._common import CLIENT_CPUS, SERVER_CPUS, fmt_num, fmt_ratio, pin, save, summary
+from bench.load import RunResult, closed_loop
+from bench.stack import PASSWORD, IdentityStack, metadata, register_and_login
+from identity.domain.refresh import refresh_token_digest
+from identity.v1 import identity_pb2 as pb
+from identity.v1 import identity_pb2_grpc
+
+COOKIE = "__Secure-refresh_token"
+_COOKIE_RE = re.compile(COOKIE + r"=([^;]*)")
+POOL_LIMIT = 20
+
+# The statements of one rotation, as identity sends them (bench.serve_counted's log).
+CONSUME = (
+    "UPDATE refresh_tokens SET used_at=$1, used_ip=$2, used_user_agent=$3 "
+    "WHERE refresh_tokens.digest = $4 AND refresh_tokens.used_at IS NULL AND (EXISTS ("
+    "SELECT sessions.id FROM sessions WHERE sessions.id = refresh_tokens.session_id "
+    "AND sessions.revoked_at IS NULL AND sessions.idle_expires_at > $5 "
+    "AND sessions.absolute_expires_at > $6)) RETURNING refresh_tokens.session_id"
+)
+FACTS = (
+    "SELECT refresh_tokens.session_id, refresh_tokens.generation, refresh_tokens.used_at, "
+    "refresh_tokens.used_ip, refresh_tokens.used_user_agent, sessions.user_id, "
+    "sessions.revoked_at, sessions.idle_expires_at, sessions.absolute_expires_at, "
+    "successor.used_at AS successor_used_at FROM refresh_tokens JOIN sessions ON "
+    "sessions.id = refresh_tokens.session_id LEFT OUTER JOIN refresh_tokens AS successor ON "
+    "successor.session_id = refresh_tokens.session_id AND successor.generation = "
+    "refresh_tokens.generation + $1 WHERE refresh_tokens.digest = $2"
+)
+SESSION = (
+    "SELECT sessions.id, sessions.user_id, sessions.client_id, sessions.created_at, "
+    "sessions.last_used_at, sessions.idle_expires_at, sessions.absolute_expires_at, "
+    "sessions.client_ip, sessions.user_agent, sessions.secret_enc, sessions.generation, "
+    "sessions.revoked_at, sessions.revoked_reason FROM sessions WHERE sessions.id = $1"
+)
+INSERT = (
+    "INSERT INTO refresh_tokens (digest, session_id, generation, issued_at) VALUES ($1, $2, $3, $4)"
+)
+TOUCH = (
+    "UPDATE sessions SET last_used_at=$1, idle_expires_at=$2, generation=$3 WHERE sessions.id = $4"
+)
+
+
+class GrpcChains:
+    def __init__(self, channel: grpc.aio.Channel, edge_secret: str, tokens: list[str]) -> None:
+        self.stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        self.md = metadata(edge_secret)
+        self.tokens = tokens
+        self.dead: set[int] = set()
+
+    async def rotate(self, i: int) -> None:
+        if i in self.dead:
+            await asyncio.sleep(0.01)
+            raise RuntimeError("chain broken")
+        try:
+            answer = await self.stub.Refresh(
+                pb.RefreshRequest(refresh_token=self.tokens[i]), metadata=self.md
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                self.dead.add(i)
+            raise
+        self.tokens[i] = answer.refresh_token
+
+
+class EdgeChains:
+    def __init__(self, client: httpx.AsyncClient, cookies: list[str]) -> None:
+        self.client = client
+        self.cookies = cookies
+        self.dead: set[int] = set()
+
+    @staticmethod
+    async def login(client: httpx.AsyncClient, email: str) -> str:
+        headers = {"X-Requested-With": "bench"}
+        body = {"email": email, "password": PASSWORD}
+        answer = await client.post("/auth/register", json=body, headers=headers)
+        if answer.status_code not in (200, 201, 204):
+            raise RuntimeError(f"edge register: {answer.status_code} {answer.text[:200]}")
+        answer = await client.post("/auth/login", json=body, headers=headers)
+        if answer.status_code != 200:
+            raise RuntimeError(f"edge login: {answer.status_code} {answer.text[:200]}")
+        return _cookie(answer)
+
+    async def rotate(self, i: int) -> None:
+        if i in self.dead:
+            await asyncio.sleep(0.01)
+            raise RuntimeError("chain broken")
+        answer = await self.client.post(
+            "/auth/refresh",
+            headers={"X-Requested-With": "bench", "Cookie": f"{COOKIE}={self.cookies[i]}"},
+        )
+        if answer.status_code != 200:
+            if answer.status_code == 401:
+                self.dead.add(i)
+            raise RuntimeError(f"edge refresh {answer.status_code}")
+        self.cookies[i] = _cookie(answer)
+
+
+def _cookie(answer: httpx.Response) -> str:
+    for header in answer.headers.get_list("set-cookie"):
+        match = _COOKIE_RE.search(header)
+        if match and match.group(1):
+            return match.group(1)
+    raise RuntimeError("no refresh cookie in the answer")
+
+
+class PgChains:
+    """The same five statements per rotation, straight from asyncpg (random successor digests:
+    the HMAC derivation and the encryption are identity's CPU, not PostgreSQL's)."""
+
+    def __init__(self, pool: asyncpg.Pool, digests: list[bytes]) -> None:
+        self.pool = pool
+        self.digests = digests
+
+    async def rotate(self, i: int) -> None:
+        now = datetime.now(UTC)
+        async with self.pool.acquire() as conn, conn.transaction():
+            won = await conn.fetchrow(CONSUME, now, "127.0.0.1", "bench", self.digests[i], now, now)
+            if won is None:
+                raise RuntimeError("pg chain broken")
+            facts = await conn.fetchrow(FACTS, 1, self.digests[i])
+            session = await conn.fetchrow(SESSION, facts["session_id"])
+            successor = hashlib.sha256(os.urandom(32)).digest()
+            generation = facts["generation"] + 1
+            await conn.execute(INSERT, successor, session["id"], generation, now)
+            await conn.execute(TOUCH, now, now + timedelta(days=14), generation, session["id"])
+        self.digests[i] = successor
+
+
+def _summ(results: dict[str, list[RunResult]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, runs in results.items():
+        out[name] = {
+            "throughput": summary([r.throughput for r in runs]),
+            "p50_ms": summary([r.p(50) * 1e3 for r in runs]),
+            "p99_ms": summary([r.p(99) * 1e3 for r in runs]),
+            "errors": sum(r.errors for r in runs),
+            "error_kinds": _merge([r.error_kinds or {} for r in runs]),
+            "server_cpu": summary([r.server_cpu for r in runs]),
+        }
+    pairs = [("grpc", "pg"), ("edge", "pg"), ("edge", "grpc")]
+    for a, b in pairs:
+        if a in results and b in results:
+            out[f"{a}_vs_{b}"] = summary(
+                [x.throughput / y.throughput for x, y in zip(results[a], results[b], strict=True)]
+            )
+    return out
+
+
+def _merge(dicts: list[dict[str, int]]) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for d in dicts:
+        for k, v in d.items():
+            merged[k] = merged.get(k, 0) + v
+    return merged
+
+
+async def run(
+    repeats: int = 3,
+    duration: float = 3.0,
+    users: tuple[int, ...] = (8, 32, 64),
+    edge: bool = True,
+    seed: int = 3,
+) -> dict[str, Any]:
+    pin(CLIENT_CPUS)
+    rng = random.Random(seed)
+    most = max(users)
+    notes: list[str] = []
+    async with IdentityStack() as stack:
+        await stack.start(servers=1)
+        channel = grpc.aio.insecure_channel(stack.targets[0])
+        logins = await register_and_login(channel, stack.credentials["edge"], most, "grpc", 4)
+        grpc_chains = GrpcChains(
+            channel, stack.credentials["edge"], [t.refresh_token for t in logins]
+        )
+        pg_logins = await register_and_login(channel, stack.credentials["edge"], most, "pg", 4)
+        pg_digests = [refresh_token_digest(t.refresh_token) for t in pg_logins]
+        edge_chains: EdgeChains | None = None
+        client: httpx.AsyncClient | None = None
+        if edge:
+            try:
+                url = await stack.start_edge()
+                client = httpx.AsyncClient(
+                    base_url=url, limits=httpx.Limits(max_connections=most + 4), timeout=30.0
+                )
+                semaphore = asyncio.Semaphore(4)
+                tag = os.urandom(3).hex()
+
+                async def edge_login(i: int) -> str:
+                    async with semaphore:
+                        assert client is not None
+                        return await EdgeChains.login(client, f"edge-{tag}-{i}@bench.invalid")
+
+                cookies = list(await asyncio.gather(*(edge_login(i) for i in range(most))))
+                edge_chains = EdgeChains(client, cookies)
+            except Exception as exc:  # the edge may not be finished: record, go on
+                notes.append(f"edge part skipped: {type(exc).__name__}: {str(exc)[:300]}")
+                print("  " + notes[-1], flush=True)
+        per_users: dict[str, Any] = {}
+        for n in users:
+            pool = await asyncpg.create_pool(
+                stack.db.dsn, min_size=min(n, POOL_LIMIT), max_size=min(n, POOL_LIMIT)
+            )
+            contenders: dict[str, tuple[Callable[[int], Awaitable[Any]], Callable[[], float]]] = {
+                "grpc": (grpc_chains.rotate, stack.server_cpu_seconds),
+                "pg": (PgChains(pool, pg_digests).rotate, lambda: 0.0),
+            }
+            if edge_chains is not None:
+                edge_proc = stack.edges[0]
+                contenders["edge"] = (
+                    edge_chains.rotate,
+                    lambda p=edge_proc: stack.server_cpu_seconds() + p.cpu_seconds(),
+                )
+            results: dict[str, list[RunResult]] = {name: [] for name in contenders}
+            for _ in range(repeats):
+                order = list(contenders)
+                rng.shuffle(order)
+                for name in order:
+                    call, cpu = contenders[name]
+                    results[name].append(await closed_loop(call, n, duration, cpu_probe=cpu))
+            await pool.close()
+            per_users[str(n)] = _summ(results)
+            print(f"  refresh users={n}: {_line(per_users[str(n)])}", flush=True)
+        if client is not None:
+            await client.aclose()
+        await channel.close()
+    data = {
+        "command": f"python -m bench.refresh --repeats {repeats} --duration {duration} "
+        f"--users {','.join(map(str, users))}" + ("" if edge else " --no-edge"),
+        "settings": {
+            "repeats": repeats,
+            "duration_s": duration,
+            "warmup_s": 0.5,
+            "users": list(users),
+            "pg_pool": f"min(users, {POOL_LIMIT})",
+            "server_cpus": list(SERVER_CPUS),
+            "client_cpus": list(CLIENT_CPUS),
+        },
+        "statements_per_rotation": ["BEGIN", CONSUME, FACTS, SESSION, INSERT, TOUCH, "COMMIT"],
+        "results": per_users,
+        "notes": notes,
+    }
+    save("refresh", data)
+    return data
+
+
+def _line(s: dict[str, Any]) -> str:
+    parts = []
+    for name in ("edge", "grpc", "pg"):
+        if name in s:
+            parts.append(
+                f"{name} {fmt_num(s[name]['throughput'])}/s p50 {fmt_num(s[name]['p50_ms'], 1)} "
+                f"p99 {fmt_num(s[name]['p99_ms'], 1)} ms err {s[name]['errors']}"
+            )
+    for key in ("grpc_vs_pg", "edge_vs_pg", "edge_vs_grpc"):
+        if key in s:
+            parts.append(f"{key} {fmt_ratio(s[key])}")
+    return "; ".join(parts)
+
+
+def report(data: dict[str, Any]) -> str:
+    lines = [f"users={n}: {_line(s)}" for n, s in data["results"].items()]
+    lines += data.get("notes", [])
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--users", default="8,32,64")
+    parser.add_argument("--no-edge", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="2 repeats of 1.5 s")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.duration = 2, 1.5
+    users = tuple(int(u) for u in args.users.split(","))
+    print(report(asyncio.run(run(args.repeats, args.duration, users, not args.no_edge))))
+
+
+if __name__ == "__main__":
+    main()

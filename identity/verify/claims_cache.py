@@ -1,0 +1,130 @@
+"""Verified claims kept by `jti`, so a token seen again skips the signature check.
+
+Why `jti` and never the token string (DESIGN §4): PyJWT, and JOSE in general, can read several
+encodings of one signed token (a padded segment, an ECDSA (r, n-s) signature). A deny list or
+cache keyed by the string lets a re-encoded token dodge it; one keyed by `jti` does not.
+
+A hit needs all of:
+- an entry under the token's `jti`, and the presented string *identical* to the one that was
+  verified (any other encoding, or the same claims with another or a stripped signature, is a
+  miss and goes through the full check, which then replaces the entry);
+- the key that verified it still published, unchanged, under its `kid`;
+- and, checked again on every hit: `exp` (and `nbf`/`iat`) against the clock with the leeway,
+  and the revocation view (session, `jti`, user not-before).
+
+The `jti` is read from the payload without a full JSON parse; it is only an index: what decides
+a hit is the exact string comparison, so a crafted payload can at worst cause a miss.
+"""
+
+from __future__ import annotations
+
+import binascii
+import copy
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from identity.domain.token_rules import AccessClaims, VerificationKey
+
+DEFAULT_CACHE_SIZE = 4096
+_URLSAFE_TO_STD = bytes.maketrans(b"-_", b"+/")
+_JTI_MARK = b'"jti":"'
+_SCALARS = (str, int, float, bool, type(None))
+_PAD = {0: b"", 2: b"==", 3: b"="}  # a length of 4n+1 is no base64: KeyError, no hint
+
+
+class CachedClaims:
+    __slots__ = ("token", "claims", "kid", "key", "keyset", "shared", "_nested")
+
+    def __init__(
+        self,
+        token: str,
+        claims: AccessClaims,
+        kid: str,
+        key: VerificationKey,
+        keyset: Mapping[str, VerificationKey],
+    ) -> None:
+        payload = claims.raw
+        flat = all(isinstance(value, _SCALARS) for value in payload.values())
+        self.token = token
+        self.claims = claims
+        self.kid = kid
+        self.key = key
+        self.keyset = keyset
+        # Only immutable values (the usual case): one read-only view serves every caller; the
+        # payload dict behind it is reachable only through views (the Verifier never hands out
+        # AccessClaims). Nested values are copied in and, on every hit, out, so a caller that
+        # mutates what it was handed cannot change what the next caller reads.
+        self.shared: Mapping[str, Any] | None = MappingProxyType(payload) if flat else None
+        self._nested: dict[str, Any] | None = None if flat else copy.deepcopy(dict(payload))
+
+    def result(self) -> Mapping[str, Any]:
+        """The claims for one caller: read-only, and nothing in them shared if mutable."""
+        if self.shared is not None:
+            return self.shared
+        return MappingProxyType(copy.deepcopy(self._nested or {}))
+
+
+class ClaimsCache:
+    """A bounded map jti → CachedClaims; the oldest insertion goes first. Thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        if size <= 0:
+            raise ValueError("size must be positive")
+        self._size = size
+        # OrderedDict: evicting the oldest stays O(1) (a dict's first live slot is found by a
+        # scan past every deleted one).
+        self._entries: OrderedDict[str, CachedClaims] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, token: str) -> CachedClaims | None:
+        """The entry verified for exactly this string, or None."""
+        jti = jti_hint(token)
+        entry = self._entries.get(jti) if jti is not None else None
+        if entry is None or entry.token != token:
+            return None
+        return entry
+
+    def store(self, entry: CachedClaims) -> None:
+        with self._lock:
+            entries = self._entries
+            entries[entry.claims.jti] = entry
+            entries.move_to_end(entry.claims.jti)
+            while len(entries) > self._size:
+                entries.popitem(last=False)
+
+    def discard(self, entry: CachedClaims) -> None:
+        with self._lock:
+            if self._entries.get(entry.claims.jti) is entry:
+                del self._entries[entry.claims.jti]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def jti_hint(token: str) -> str | None:
+    """The `jti` of the payload segment, read cheaply; None when it cannot be found that way."""
+    _, _, rest = token.partition(".")
+    segment = rest.partition(".")[0]
+    try:
+        raw = segment.encode("ascii").translate(_URLSAFE_TO_STD)
+        payload = binascii.a2b_base64(raw + _PAD[len(raw) % 4])
+    except (UnicodeEncodeError, binascii.Error, ValueError, KeyError):
+        return None
+    start = payload.find(_JTI_MARK)
+    if start < 0:
+        return None
+    start += len(_JTI_MARK)
+    end = payload.find(b'"', start)
+    if end < 0:
+        return None
+    try:
+        return payload[start:end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
