@@ -39,12 +39,14 @@ async def _until_signal(
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stopping.wait())]
+    signalled = asyncio.ensure_future(stopping.wait())
+    waiters: list[asyncio.Future[Any]] = [signalled]
     if wait is not None:
         waiters.append(asyncio.ensure_future(wait))
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    for waiter in waiters:
-        waiter.cancel()
+    # Only our own signal waiter is cancelled: the awaited task (the edge) must shut down
+    # through `stop`, not be cancelled under it.
+    signalled.cancel()
     await stop()
 
 
@@ -132,6 +134,28 @@ async def _keys(app: IdentityApp, rotate: bool, alg: str | None) -> None:
         print(f"{r.kid}\t{r.alg}\t{r.state.value}\tactivates {r.activates_at.isoformat()}")
 
 
+async def _conformance(args: argparse.Namespace) -> int:
+    from identity.conformance.checks import Options
+    from identity.conformance.client import Deployment
+    from identity.conformance.run import run
+
+    secrets: dict[str, str] = {}
+    if args.credentials_file:
+        secrets = json.loads(Path(args.credentials_file).read_text())
+    deployment = Deployment(
+        edge=args.edge,
+        grpc_target=args.grpc,
+        service_credential=secrets.get("service")
+        or os.environ.get("IDENTITY_CONFORMANCE_SERVICE_CREDENTIAL"),
+        admin_credential=secrets.get("admin")
+        or os.environ.get("IDENTITY_CONFORMANCE_ADMIN_CREDENTIAL"),
+    )
+    results = await run(
+        deployment, Options(concurrency=args.concurrency, wait_grace=args.wait_grace)
+    )
+    return 0 if results and all(r.passed for r in results) else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="identity", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +171,21 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=["edge", "service", "admin"])
     create.add_argument("--name", required=True)
     create.add_argument("--data-dir", help="use a dev data folder instead of the environment")
+    kit = sub.add_parser("conformance", help="check a running deployment's promises")
+    kit.add_argument("--edge", required=True, help="edge base URL, e.g. https://auth.example.com")
+    kit.add_argument("--grpc", required=True, help="identity gRPC target, e.g. identity:50051")
+    kit.add_argument(
+        "--credentials-file",
+        help="JSON {role: secret} with 'service' and/or 'admin' (or set "
+        "IDENTITY_CONFORMANCE_SERVICE_CREDENTIAL / IDENTITY_CONFORMANCE_ADMIN_CREDENTIAL)",
+    )
+    kit.add_argument("--concurrency", type=int, default=8, help="parallel refreshes of one cookie")
+    kit.add_argument(
+        "--wait-grace",
+        type=float,
+        metavar="SECONDS",
+        help="also wait this grace window out and check reuse after it (default: by successor)",
+    )
     keys = sub.add_parser("keys", help="signing keys")
     keys_sub = keys.add_subparsers(dest="action", required=True)
     rotate = keys_sub.add_parser("rotate", help="publish a new signing key")
@@ -160,6 +199,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure(os.environ.get("IDENTITY_LOG_LEVEL", "INFO"))
+    if args.command == "conformance":
+        return asyncio.run(_conformance(args))
     try:
         settings = _settings(args)
         if args.command == "dev":

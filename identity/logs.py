@@ -63,5 +63,13 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("sqlalchemy", "aiosqlite", "asyncio", "alembic"):
+    quiet_drivers()
+
+
+# Driver loggers echo SQL parameters at DEBUG/INFO (audit rows, hashes): never above WARNING.
+DRIVER_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg", "asyncio", "alembic", "grpc")
+
+
+def quiet_drivers() -> None:
+    for noisy in DRIVER_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

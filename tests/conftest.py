@@ -154,6 +154,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     root = logging.getLogger()
     root.addHandler(LOG_CAPTURE)
     root.setLevel(logging.DEBUG)
+    # Our own loggers at DEBUG; third-party drivers as production configures them (identity.logs).
+    from identity.logs import quiet_drivers
+
+    quiet_drivers()
 
 
 def pytest_collection_modifyitems(

@@ -142,7 +142,10 @@ async def test_sigterm_lets_in_flight_calls_finish_then_refuses_new_ones(pg):
             )
             for _ in range(12)
         ]
-        await asyncio.sleep(0.05)
+        # Once one answer is back, all twelve streams were opened on the server (one channel,
+        # sent together); the rest are still waiting for the hash pool.
+        done, pending = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+        assert pending, "every login finished before the signal: nothing was in flight"
         assert server.proc is not None
         server.proc.send_signal(signal.SIGTERM)
         answers = await asyncio.gather(*in_flight, return_exceptions=True)
