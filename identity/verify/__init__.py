@@ -25,11 +25,13 @@ from identity.verify.errors import (
     MalformedToken,
     NotYetValid,
     RevokedToken,
+    StaleRevocations,
     UnknownKey,
     WrongAudience,
     WrongIssuer,
     WrongType,
 )
+from identity.verify.feed import Introspector, RevocationFeed
 from identity.verify.grpc_source import GrpcJwksSource
 from identity.verify.sources import FetchedJwks, HttpJwksSource, JwksFetchError, JwksSource
 from identity.verify.verifier import Verifier
@@ -41,14 +43,17 @@ __all__ = [
     "FetchedJwks",
     "GrpcJwksSource",
     "HttpJwksSource",
+    "Introspector",
     "InvalidToken",
     "JwksFetchError",
     "JwksSource",
     "JwksUnavailable",
     "MalformedToken",
     "NotYetValid",
+    "RevocationFeed",
     "RevocationView",
     "RevokedToken",
+    "StaleRevocations",
     "UnknownKey",
     "Verifier",
     "WrongAudience",

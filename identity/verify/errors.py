@@ -11,7 +11,8 @@ InvalidToken                 not an active access token (every refusal below is 
  ├── NotYetValid             nbf or iat in the future (beyond the leeway)
  ├── WrongIssuer
  ├── WrongAudience
- └── RevokedToken            refused by the revocation view plugged into the Verifier
+ ├── RevokedToken            refused by the revocation view plugged into the Verifier
+ └── StaleRevocations        the revocation feed is staler than max_staleness: fail closed
 
 A caller answers 401 to all of them, except perhaps 503 to JwksUnavailable.
 """
@@ -39,6 +40,12 @@ class JwksUnavailable(UnknownKey):
     code = "jwks_unavailable"
 
 
+class StaleRevocations(InvalidToken):
+    """Revocations may have been missed (the feed is too stale), so no token is accepted."""
+
+    code = "stale_revocations"
+
+
 __all__ = [
     "BadSignature",
     "DisallowedAlgorithm",
@@ -48,6 +55,7 @@ __all__ = [
     "MalformedToken",
     "NotYetValid",
     "RevokedToken",
+    "StaleRevocations",
     "UnknownKey",
     "WrongAudience",
     "WrongIssuer",

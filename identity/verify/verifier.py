@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+import grpc
+
 from identity.domain.clock import Clock, SystemClock
 from identity.domain.token_rules import (
     DEFAULT_LEEWAY,
@@ -37,7 +39,8 @@ from identity.domain.token_rules import (
 )
 from identity.verify.cache import KeyCache
 from identity.verify.claims_cache import DEFAULT_CACHE_SIZE, CachedClaims, ClaimsCache
-from identity.verify.errors import JwksUnavailable
+from identity.verify.errors import JwksUnavailable, RevokedToken, StaleRevocations
+from identity.verify.feed import Introspector
 from identity.verify.sources import DEFAULT_FETCH_TIMEOUT, HttpJwksSource, JwksSource
 
 DEFAULT_REFETCH_COOLDOWN = 30.0
@@ -68,6 +71,8 @@ class Verifier:
         refetch_cooldown: float = DEFAULT_REFETCH_COOLDOWN,
         negative_cache_size: int = DEFAULT_NEGATIVE_CACHE_SIZE,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        max_staleness: float | None = None,
+        introspector: Introspector | None = None,
     ) -> None:
         if not issuer or not audience:
             raise ValueError("issuer and audience must be non-empty")
@@ -91,6 +96,14 @@ class Verifier:
         self._clock: Clock = clock or SystemClock()
         self._system_clock = type(self._clock) is SystemClock
         self._revocations = revocations
+        staleness = getattr(revocations, "staleness", None)
+        if max_staleness is not None and not callable(staleness):
+            raise ValueError(
+                "max_staleness needs revocations that know their staleness (RevocationFeed)"
+            )
+        self._staleness = staleness if max_staleness is not None else None
+        self._max_staleness = max_staleness
+        self._introspector = introspector
         self._keys = KeyCache(
             source,
             algorithms=self._policy.algorithms,
@@ -106,11 +119,45 @@ class Verifier:
     def policy(self) -> TokenPolicy:
         return self._policy
 
+    def staleness(self) -> float | None:
+        """Seconds since the revocation feed last heard from identity (None without a feed)."""
+        return self._staleness() if self._staleness is not None else None
+
     def verify(self, token: str) -> Mapping[str, Any]:
         """Return the token's claims (read-only) or raise InvalidToken saying why.
 
         May block on a JWK Set fetch (at most the fetch timeout); from an event loop, use averify.
+        With max_staleness, a feed staler than that refuses every token (no fallback here:
+        Introspect is only asked by averify).
         """
+        claims = self._verify(token)
+        if self._too_stale():
+            raise StaleRevocations("revocation feed too stale")
+        return claims
+
+    async def averify(self, token: str) -> Mapping[str, Any]:
+        """verify for event loops. With max_staleness and a stale feed: Introspect decides when
+        an introspector is given, else StaleRevocations (fail closed)."""
+        claims = await self._averify(token)
+        if self._too_stale():
+            if self._introspector is None:
+                raise StaleRevocations("revocation feed too stale")
+            try:
+                active = await self._introspector.active(token)
+            except grpc.aio.AioRpcError:
+                raise StaleRevocations("revocation feed too stale, introspection failed") from None
+            if not active:
+                raise RevokedToken("introspection says inactive")
+        return claims
+
+    def _too_stale(self) -> bool:
+        return (
+            self._staleness is not None
+            and self._max_staleness is not None
+            and self._staleness() > self._max_staleness
+        )
+
+    def _verify(self, token: str) -> Mapping[str, Any]:
         current = self._timestamp()
         if self._keys.stale(current):
             self._keys.refresh()
@@ -128,8 +175,8 @@ class Verifier:
         self._keys.refresh(kid)
         return self._checked(token, self._clock.now())
 
-    async def averify(self, token: str) -> Mapping[str, Any]:
-        """verify for event loops: a JWK Set fetch, when one is due, does not block the loop."""
+    async def _averify(self, token: str) -> Mapping[str, Any]:
+        """A JWK Set fetch, when one is due, does not block the loop."""
         current = self._timestamp()
         if self._keys.stale(current):
             await self._keys.arefresh()

@@ -1,0 +1,147 @@
+"""Follow identity's WatchRevocations stream to refuse revoked tokens offline.
+
+    feed = RevocationFeed("identity:50051", credential=SERVICE_SECRET)
+    await feed.start()
+    verifier = Verifier(..., revocations=feed, max_staleness=5.0)
+
+The feed is a RevocationView kept in memory. It knows its staleness: the seconds since it last
+heard from identity (events and heartbeats alike). A Verifier given `max_staleness` refuses every
+token (StaleRevocations) once the feed is staler than that, or asks Introspect instead when given
+an `introspector`: a verifier cut off from revocations fails closed, never open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+
+import grpc
+
+from identity.v1 import identity_pb2 as pb
+from identity.v1 import identity_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT = "heartbeat"
+
+
+class RevocationFeed:
+    def __init__(
+        self,
+        target: str,
+        *,
+        credential: str,
+        channel_credentials: grpc.ChannelCredentials | None = None,
+        reconnect_delay: float = 0.5,
+    ) -> None:
+        self._target = target
+        self._metadata = (("authorization", f"Bearer {credential}"),)
+        self._channel_credentials = channel_credentials
+        self._reconnect_delay = reconnect_delay
+        self.cursor = 0
+        self._last_heard: float | None = None
+        self._sessions: dict[str, float] = {}
+        self._users: dict[str, tuple[int, float]] = {}
+        self._jtis: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._pruned_at = 0.0
+
+    def __repr__(self) -> str:  # never the credential
+        return f"RevocationFeed({self._target!r}, cursor={self.cursor})"
+
+    async def start(self, wait: float = 5.0) -> None:
+        """Start following; waits (up to `wait` seconds) until identity has been heard once."""
+        self._task = asyncio.create_task(self._follow())
+        deadline = time.monotonic() + wait
+        while self._last_heard is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def staleness(self) -> float:
+        """Seconds since identity was last heard from (infinite before the first word)."""
+        return math.inf if self._last_heard is None else time.monotonic() - self._last_heard
+
+    # RevocationView
+    def session_revoked(self, sid: str) -> bool:
+        return sid in self._sessions
+
+    def user_not_before(self, sub: str) -> int | None:
+        entry = self._users.get(sub)
+        return None if entry is None else entry[0]
+
+    def jti_denied(self, jti: str) -> bool:
+        return jti in self._jtis
+
+    async def _follow(self) -> None:
+        while True:
+            channel = (
+                grpc.aio.secure_channel(self._target, self._channel_credentials)
+                if self._channel_credentials
+                else grpc.aio.insecure_channel(self._target)
+            )
+            try:
+                stub = identity_pb2_grpc.IdentityServiceStub(channel)
+                stream = stub.WatchRevocations(
+                    pb.WatchRevocationsRequest(after_cursor=self.cursor), metadata=self._metadata
+                )
+                async for event in stream:
+                    self._apply(event)
+            except grpc.aio.AioRpcError as error:
+                log.warning("revocation feed interrupted", extra={"outcome": error.code().name})
+            finally:
+                await channel.close()
+            await asyncio.sleep(self._reconnect_delay)  # resume from the cursor
+
+    def _apply(self, event: pb.RevocationEvent) -> None:
+        self._last_heard = time.monotonic()
+        if event.kind == HEARTBEAT:
+            return
+        forget = event.forget_after.ToSeconds() if event.HasField("forget_after") else math.inf
+        if event.kind == "session" and event.session_id:
+            self._sessions[event.session_id] = forget
+        elif event.kind == "user" and event.user_id and event.HasField("not_before"):
+            not_before = event.not_before.ToSeconds()
+            old = self._users.get(event.user_id)
+            if old is None or old[0] < not_before:
+                self._users[event.user_id] = (not_before, forget)
+        elif event.kind == "access_token" and event.jti:
+            self._jtis[event.jti] = forget
+        self.cursor = max(self.cursor, event.cursor)
+        self._prune(time.time())
+
+    def _prune(self, now: float) -> None:
+        if now - self._pruned_at < 60:
+            return  # now and then, not on every event
+        self._pruned_at = now
+        self._sessions = {k: v for k, v in self._sessions.items() if v > now}
+        self._jtis = {k: v for k, v in self._jtis.items() if v > now}
+        self._users = {k: v for k, v in self._users.items() if v[1] > now}
+
+
+class Introspector:
+    """Asks identity's Introspect (role `service`): the revocation-exact fallback."""
+
+    def __init__(self, target: str, *, credential: str, timeout: float = 2.0) -> None:
+        self._channel = grpc.aio.insecure_channel(target)
+        self._stub = identity_pb2_grpc.IdentityServiceStub(self._channel)
+        self._metadata = (("authorization", f"Bearer {credential}"),)
+        self._timeout = timeout
+
+    async def active(self, token: str) -> bool:
+        answer = await self._stub.Introspect(
+            pb.IntrospectRequest(token=token, token_type_hint="access_token"),
+            metadata=self._metadata,
+            timeout=self._timeout,
+        )
+        return bool(answer.active)
+
+    async def close(self) -> None:
+        await self._channel.close()
