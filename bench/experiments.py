@@ -1,6 +1,6 @@
 """A/B experiments behind the fix proposals for code this benchmark does not own.
 
-    python -m bench.experiments [--repeats 3] [--duration 3] [--only introspect_cache,...]
+    python -m bench.experiments [--repeats 3] [--duration 3] [--only handler_cache,...]
 
 For each experiment: one throwaway database, two `identity serve` processes on it — A
 unchanged, B with one monkeypatch from bench._patches (BENCH_EXPERIMENTS) — and the same load
@@ -40,10 +40,8 @@ from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc
 
 WORKLOADS = {
-    "introspect_cache": "introspect",
     "handler_cache": "introspect",
     "no_pre_ping": "refresh",
-    "nice_hash": "login",
 }
 
 

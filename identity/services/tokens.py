@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import jwt
 
+from identity.domain.claims_cache import DEFAULT_CACHE_SIZE, ClaimsCache
 from identity.domain.clock import Clock
 from identity.domain.token_rules import AccessClaims, TokenPolicy, check_active
 from identity.services.keyring import KeyRing
@@ -49,6 +50,10 @@ class AccessTokens:
         self.policy = policy
         self._ttl = ttl
         self._clock = clock
+        # Introspect and the user-authenticated RPCs see the same token many times in its
+        # minutes of life; a hit skips the signature check, never the time or revocation checks.
+        self._cache = ClaimsCache(DEFAULT_CACHE_SIZE)
+        self._leeway = policy.leeway.total_seconds()
 
     def issue(
         self, user_id: str, session_id: str, client_id: str, scope: str, now: datetime
@@ -76,13 +81,14 @@ class AccessTokens:
 
     def check(self, token: str) -> AccessClaims:
         """An active access token's claims, or InvalidToken (a subclass of Unauthenticated)."""
-        return check_active(
-            token,
-            self._keyring.verification_keys,
-            self.policy,
-            self._clock.now(),
-            self._revocations,
-        )
+        now = self._clock.now()
+        keys = self._keyring.verification_keys
+        entry = self._cache.hit(token, keys, now.timestamp(), self._leeway, self._revocations)
+        if entry is not None:
+            return entry.claims
+        claims = check_active(token, keys, self.policy, now, self._revocations)
+        self._cache.remember(token, claims, keys)
+        return claims
 
 
 def seconds_until(when: datetime, now: datetime) -> int:

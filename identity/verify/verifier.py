@@ -22,23 +22,20 @@ from typing import Any
 
 import grpc
 
+from identity.domain.claims_cache import DEFAULT_CACHE_SIZE, ClaimsCache
 from identity.domain.clock import Clock, SystemClock
 from identity.domain.token_rules import (
     DEFAULT_LEEWAY,
     SUPPORTED_ALGORITHMS,
     AccessClaims,
-    ExpiredToken,
-    NotYetValid,
     RevocationView,
     TokenPolicy,
     UnknownKey,
     VerificationKey,
     check_active,
-    check_not_revoked,
     header_kid,
 )
 from identity.verify.cache import KeyCache
-from identity.verify.claims_cache import DEFAULT_CACHE_SIZE, CachedClaims, ClaimsCache
 from identity.verify.errors import JwksUnavailable, RevokedToken, StaleRevocations
 from identity.verify.feed import Introspector
 from identity.verify.sources import DEFAULT_FETCH_TIMEOUT, HttpJwksSource, JwksSource
@@ -207,41 +204,19 @@ class Verifier:
         """A hit: this exact string verified before, its key unchanged; times and revocations
         are checked again here, every time."""
         cache = self._cache
-        if cache is None or not isinstance(token, str):
+        if cache is None:
             return None
-        entry = cache.lookup(token)
+        entry = cache.hit(token, self._keys.keys, current, self._leeway, self._revocations)
         if entry is None:
             return None
-        keys = self._keys.keys
-        if keys is not entry.keyset:
-            if keys.get(entry.kid) != entry.key:  # the key was withdrawn or replaced
-                cache.discard(entry)
-                return None
-            entry.keyset = keys
-        claims = entry.claims
-        leeway = self._leeway
-        if current > claims.exp + leeway:
-            cache.discard(entry)
-            raise ExpiredToken("token expired")
-        if claims.nbf > current + leeway or claims.iat > current + leeway:
-            raise NotYetValid("token not yet valid")
-        if self._revocations is not None:
-            check_not_revoked(claims, self._revocations)
         shared = entry.shared
         return shared if shared is not None else entry.result()
 
     def _checked(self, token: str, now: datetime) -> Mapping[str, Any]:
         keys = self._keys.keys
         claims = self._check(token, keys, now)
-        if self._cache is None:
-            return _claims(claims)
-        kid = header_kid(token)
-        key = None if kid is None else keys.get(kid)
-        if kid is None or key is None:  # not after a successful check; never cache a guess
-            return _claims(claims)
-        entry = CachedClaims(token, claims, kid, key, keys)
-        self._cache.store(entry)
-        return entry.result()
+        entry = self._cache.remember(token, claims, keys) if self._cache is not None else None
+        return _claims(claims) if entry is None else entry.result()
 
     def _check(
         self, token: str, keys: Mapping[str, VerificationKey], now: datetime

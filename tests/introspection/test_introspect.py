@@ -9,9 +9,11 @@ from datetime import timedelta
 
 import grpc
 import jwt
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from identity.domain.clock import FixedClock
+from identity.persistence.tables import signing_keys
 from identity.v1 import identity_pb2 as pb
 from tests.helpers import refresh, register_and_login
 from tests.introspection.support import (
@@ -97,6 +99,22 @@ async def test_expired_access_token_is_inactive(start_identity, unique_email):
     tokens = await register_and_login(s, unique_email())
     assert (await introspect(s, tokens.access_token)).active
     clock.advance(60 + s.app.settings.leeway.total_seconds() + 1)
+    assert_only_inactive(await introspect(s, tokens.access_token))
+
+
+async def test_a_token_seen_before_is_inactive_once_its_key_is_withdrawn(
+    identity_server, unique_email
+):
+    """Introspect answers a token seen before from its claims cache; a hit still needs the key
+    that verified it, unchanged, in the published set (an operator deleting a compromised key)."""
+    s = identity_server
+    tokens = await register_and_login(s, unique_email())
+    assert (await introspect(s, tokens.access_token)).active
+    assert (await introspect(s, tokens.access_token)).active  # from the cache
+    kid = jwt.get_unverified_header(tokens.access_token)["kid"]
+    async with s.app.engine.begin() as conn:
+        await conn.execute(sa.delete(signing_keys).where(signing_keys.c.kid == kid))
+    await s.app.keyring.reload()
     assert_only_inactive(await introspect(s, tokens.access_token))
 
 

@@ -1,5 +1,8 @@
 """Verified claims kept by `jti`, so a token seen again skips the signature check.
 
+Used by identity.verify's Verifier and by identity's own token check (Introspect and the
+user-authenticated RPCs): one rule, one cache, pure (no I/O).
+
 Why `jti` and never the token string (DESIGN §4): PyJWT, and JOSE in general, can read several
 encodings of one signed token (a padded segment, an ECDSA (r, n-s) signature). A deny list or
 cache keyed by the string lets a re-encoded token dodge it; one keyed by `jti` does not.
@@ -26,7 +29,15 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from identity.domain.token_rules import AccessClaims, VerificationKey
+from identity.domain.token_rules import (
+    AccessClaims,
+    ExpiredToken,
+    NotYetValid,
+    RevocationView,
+    VerificationKey,
+    check_not_revoked,
+    header_kid,
+)
 
 DEFAULT_CACHE_SIZE = 4096
 _URLSAFE_TO_STD = bytes.maketrans(b"-_", b"+/")
@@ -88,6 +99,49 @@ class ClaimsCache:
         entry = self._entries.get(jti) if jti is not None else None
         if entry is None or entry.token != token:
             return None
+        return entry
+
+    def hit(
+        self,
+        token: str,
+        keys: Mapping[str, VerificationKey],
+        current: float,
+        leeway: float,
+        revocations: RevocationView | None,
+    ) -> CachedClaims | None:
+        """The entry for this exact string when its key is still published unchanged, after
+        checking exp/nbf/iat against `current` (a POSIX time) and the revocation view again;
+        None on a miss. Raises ExpiredToken, NotYetValid or RevokedToken as the full check would.
+        """
+        entry = self.lookup(token) if isinstance(token, str) else None
+        if entry is None:
+            return None
+        if keys is not entry.keyset:
+            if keys.get(entry.kid) != entry.key:  # the key was withdrawn or replaced
+                self.discard(entry)
+                return None
+            entry.keyset = keys
+        claims = entry.claims
+        if current > claims.exp + leeway:
+            self.discard(entry)
+            raise ExpiredToken("token expired")
+        if claims.nbf > current + leeway or claims.iat > current + leeway:
+            raise NotYetValid("token not yet valid")
+        if revocations is not None:
+            check_not_revoked(claims, revocations)
+        return entry
+
+    def remember(
+        self, token: str, claims: AccessClaims, keys: Mapping[str, VerificationKey]
+    ) -> CachedClaims | None:
+        """Keep claims that `keys` just verified for `token`; None when its key is not known
+        (never cache a guess)."""
+        kid = header_kid(token)
+        key = None if kid is None else keys.get(kid)
+        if kid is None or key is None:
+            return None
+        entry = CachedClaims(token, claims, kid, key, keys)
+        self.store(entry)
         return entry
 
     def store(self, entry: CachedClaims) -> None:
