@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import grpc
 import jwt
+import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -102,12 +103,14 @@ async def test_expired_access_token_is_inactive(start_identity, unique_email):
     assert_only_inactive(await introspect(s, tokens.access_token))
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_a_token_seen_before_is_inactive_once_its_key_is_withdrawn(
-    identity_server, unique_email
+    start_identity, backend, unique_email
 ):
     """Introspect answers a token seen before from its claims cache; a hit still needs the key
-    that verified it, unchanged, in the published set (an operator deleting a compromised key)."""
-    s = identity_server
+    that verified it, unchanged, in the published set (an operator deleting a compromised key).
+    Its own server: the shared one must keep its signing key."""
+    s = await start_identity(backend)
     tokens = await register_and_login(s, unique_email())
     assert (await introspect(s, tokens.access_token)).active
     assert (await introspect(s, tokens.access_token)).active  # from the cache
