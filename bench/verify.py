@@ -91,13 +91,13 @@ class Issuer:
     def mint(self) -> str:
         now = int(time.time())
         claims = {
+            "jti": base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode(),
             "iss": ISSUER,
             "sub": "user-" + base64.urlsafe_b64encode(os.urandom(12)).decode(),
             "aud": AUDIENCE,
             "exp": now + 600,
             "iat": now,
             "nbf": now,
-            "jti": base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode(),
             "sid": base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode(),
             "scope": "openid",
             "client_id": "web",

@@ -63,13 +63,13 @@ class AccessTokens:
         ttl = int(self._ttl.total_seconds())
         jti = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode("ascii")
         claims = {
+            "jti": jti,  # first: a claims cache finds it without decoding the whole payload
             "iss": self.policy.issuer,
             "sub": user_id,
             "aud": self.policy.audience,
             "exp": iat + ttl,
             "iat": iat,
             "nbf": iat,
-            "jti": jti,
             "sid": session_id,
             "scope": scope,
             "client_id": client_id,

@@ -127,16 +127,20 @@ class Verifier:
         With max_staleness, a feed staler than that refuses every token (no fallback here:
         Introspect is only asked by averify).
         """
-        claims = self._verify(token)
-        if self._too_stale():
+        claims = self._hit(token)
+        if claims is None:
+            claims = self._verify(token)
+        if self._staleness is not None and self._too_stale():
             raise StaleRevocations("revocation feed too stale")
         return claims
 
     async def averify(self, token: str) -> Mapping[str, Any]:
         """verify for event loops. With max_staleness and a stale feed: Introspect decides when
         an introspector is given, else StaleRevocations (fail closed)."""
-        claims = await self._averify(token)
-        if self._too_stale():
+        claims = self._hit(token)
+        if claims is None:
+            claims = await self._averify(token)
+        if self._staleness is not None and self._too_stale():
             if self._introspector is None:
                 raise StaleRevocations("revocation feed too stale")
             try:
@@ -154,15 +158,31 @@ class Verifier:
             and self._staleness() > self._max_staleness
         )
 
+    def _hit(self, token: str) -> Mapping[str, Any] | None:
+        """A token verified before: this exact string, its key unchanged, times and revocations
+        checked again. Most calls end here, so it is kept short."""
+        cache = self._cache
+        if cache is None:
+            return None
+        current = time.time() if self._system_clock else self._clock.now().timestamp()
+        keys = self._keys
+        if keys.stale(current):
+            return None
+        entry = cache.hit(token, keys.keys, current, self._leeway, self._revocations)
+        if entry is None:
+            return None
+        shared = entry.shared
+        return shared if shared is not None else entry.result()
+
     def _verify(self, token: str) -> Mapping[str, Any]:
+        """The full check (a cache miss), fetching the JWK Set first when it is due."""
         current = self._timestamp()
         if self._keys.stale(current):
             self._keys.refresh()
+            hit = self._hit(token)  # an unchanged key keeps its cached tokens
+            if hit is not None:
+                return hit
             current = self._timestamp()  # a fetch may have taken a while
-        if self._cache is not None:
-            cached = self._cached(token, current)
-            if cached is not None:
-                return cached
         try:
             return self._checked(token, self._datetime(current))
         except UnknownKey:
@@ -173,15 +193,14 @@ class Verifier:
         return self._checked(token, self._clock.now())
 
     async def _averify(self, token: str) -> Mapping[str, Any]:
-        """A JWK Set fetch, when one is due, does not block the loop."""
+        """_verify for event loops: a JWK Set fetch, when one is due, does not block the loop."""
         current = self._timestamp()
         if self._keys.stale(current):
             await self._keys.arefresh()
+            hit = self._hit(token)
+            if hit is not None:
+                return hit
             current = self._timestamp()
-        if self._cache is not None:
-            cached = self._cached(token, current)
-            if cached is not None:
-                return cached
         try:
             return self._checked(token, self._datetime(current))
         except UnknownKey:
@@ -199,18 +218,6 @@ class Verifier:
         if self._system_clock:
             return datetime.fromtimestamp(current, UTC)
         return self._clock.now()
-
-    def _cached(self, token: str, current: float) -> Mapping[str, Any] | None:
-        """A hit: this exact string verified before, its key unchanged; times and revocations
-        are checked again here, every time."""
-        cache = self._cache
-        if cache is None:
-            return None
-        entry = cache.hit(token, self._keys.keys, current, self._leeway, self._revocations)
-        if entry is None:
-            return None
-        shared = entry.shared
-        return shared if shared is not None else entry.result()
 
     def _checked(self, token: str, now: datetime) -> Mapping[str, Any]:
         keys = self._keys.keys
