@@ -147,6 +147,29 @@ def proc_cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def thread_cpu_seconds(pid: int) -> dict[int, tuple[int, float]]:
+    """Per thread of a process: tid → (nice value, user + system CPU seconds)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    threads: dict[int, tuple[int, float]] = {}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return threads
+    for task in tasks:
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        threads[int(task.name)] = (int(fields[16]), (int(fields[11]) + int(fields[12])) / ticks)
+    return threads
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle since boot (/proc/stat: all but idle and iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def git_revision() -> str:
     try:
         out = subprocess.run(

@@ -32,7 +32,17 @@ import grpc.aio
 from argon2 import PasswordHasher
 from argon2.low_level import Type
 
-from bench._common import CLIENT_CPUS, N_CPUS, fmt_num, fmt_ratio, pin, save, summary
+from bench._common import (
+    CLIENT_CPUS,
+    N_CPUS,
+    fmt_num,
+    fmt_ratio,
+    machine_busy_seconds,
+    pin,
+    save,
+    summary,
+    thread_cpu_seconds,
+)
 from bench.introspect import INTROSPECT, introspect_setup
 from bench.load import closed_loop, paced
 from bench.stack import PASSWORD, IdentityStack, metadata
@@ -124,12 +134,24 @@ async def run(
         for _ in range(repeats):
             ceiling = measure_ceiling()
             idle = await paced(probe, PROBE_RATE, duration)
+            # Called by closed_loop at the start and the end of the measured window.
+            snapshots: list[tuple[dict[int, tuple[int, float]], float]] = []
+
+            def cpu_probe(snapshots: list[Any] = snapshots) -> float:
+                snapshots.append((thread_cpu_seconds(stack.servers[0].pid), machine_busy_seconds()))
+                return stack.server_cpu_seconds()
+
             storm_task = asyncio.create_task(
-                closed_loop(login, concurrency, duration, cpu_probe=stack.server_cpu_seconds)
+                closed_loop(login, concurrency, duration, cpu_probe=cpu_probe)
             )
             await asyncio.sleep(0.5)  # the storm's warm-up
             during = await paced(probe, PROBE_RATE, duration - 0.5)
             storm = await storm_task
+            (threads_before, busy_before), (threads_after, busy_after) = snapshots
+            split = _cpu_split(threads_before, threads_after, storm.calls)
+            split["machine_ms_per_login"] = (busy_after - busy_before) / max(storm.calls, 1) * 1e3
+            # What the whole machine could do if every login cost what this run measured.
+            split["cpu_bound_per_s"] = N_CPUS / (split["machine_ms_per_login"] / 1e3)
             rows.append(
                 {
                     **ceiling,
@@ -146,6 +168,8 @@ async def run(
                     "logins_vs_ceiling": storm.throughput / ceiling["ceiling_per_s"],
                     "logins_vs_parallel": storm.throughput / ceiling["parallel_per_s"],
                     "p99_storm_vs_idle": during.p(99) / idle.p(99),
+                    **split,
+                    "logins_vs_cpu_bound": storm.throughput / split["cpu_bound_per_s"],
                 }
             )
             print(f"  login repeat: {_row_line(rows[-1])}", flush=True)
@@ -174,6 +198,23 @@ async def run(
     return data
 
 
+def _cpu_split(
+    before: dict[int, tuple[int, float]], after: dict[int, tuple[int, float]], logins: int
+) -> dict[str, float]:
+    """identity's CPU per login: its Argon2 pool threads (the ones running nicer than the
+    process's main thread) apart from everything else it runs."""
+    main_nice = min(nice for nice, _ in after.values())
+    hashing = other = 0.0
+    for tid, (nice, seconds) in after.items():
+        spent = seconds - before.get(tid, (nice, 0.0))[1]
+        if nice > main_nice:
+            hashing += spent
+        else:
+            other += spent
+    per = 1e3 / max(logins, 1)
+    return {"hash_ms_per_login": hashing * per, "identity_other_ms_per_login": other * per}
+
+
 def _email_of(i: int) -> str:
     return f"storm-{os.getpid()}-{i}@bench.invalid"
 
@@ -183,7 +224,9 @@ def _row_line(r: dict[str, Any]) -> str:
         f"logins {r['logins_per_s']:.1f}/s, ceiling {r['ceiling_per_s']:.1f}/s "
         f"(hash {r['hash_time_s'] * 1e3:.1f} ms; parallel {r['parallel_per_s']:.1f}/s) → "
         f"{r['logins_vs_ceiling']:.2f}; introspect p99 idle {r['idle_p99_ms']:.2f} ms, storm "
-        f"{r['storm_p99_ms']:.2f} ms → {r['p99_storm_vs_idle']:.2f}; errors {r['login_errors']}"
+        f"{r['storm_p99_ms']:.2f} ms → {r['p99_storm_vs_idle']:.2f}; errors {r['login_errors']}; "
+        f"CPU per login: hash {r['hash_ms_per_login']:.1f} ms, identity other "
+        f"{r['identity_other_ms_per_login']:.1f} ms, machine {r['machine_ms_per_login']:.1f} ms"
     )
 
 
@@ -198,6 +241,11 @@ def report(data: dict[str, Any]) -> str:
             f"introspection p99 idle {fmt_num(r['idle_p99_ms'], 2)} ms, during storm "
             f"{fmt_num(r['storm_p99_ms'], 2)} ms: ratio {fmt_ratio(r['p99_storm_vs_idle'])} "
             "(target <= 2)",
+            f"CPU per login: Argon2 threads {fmt_num(r['hash_ms_per_login'], 1)} ms, the rest of "
+            f"identity {fmt_num(r['identity_other_ms_per_login'], 1)} ms, whole machine "
+            f"{fmt_num(r['machine_ms_per_login'], 1)} ms → CPU-bound rate "
+            f"{fmt_num(r['cpu_bound_per_s'], 1)}/s; logins/s ÷ that "
+            f"{fmt_ratio(r['logins_vs_cpu_bound'])}",
         ]
     )
 

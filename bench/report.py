@@ -351,6 +351,12 @@ def section_login(data: dict[str, Any] | None) -> str:
             "",
         ],
         [
+            "logins/s ÷ CPU-bound rate (cores ÷ whole-machine CPU per login)",
+            fmt_ratio(r["logins_vs_cpu_bound"]) if "logins_vs_cpu_bound" in r else "not measured",
+            "—",
+            "",
+        ],
+        [
             "Introspect p99 during the storm ÷ idle p99",
             fmt_ratio(r["p99_storm_vs_idle"]),
             "≤ 2",
@@ -375,6 +381,20 @@ rate {fmt_num(r["parallel_per_s"], 1)}/s; login p50 / p99 {fmt_num(r["login_p50_
 {fmt_num(r["login_p99_ms"], 0)} ms; Introspect p99 idle {fmt_num(r["idle_p99_ms"], 2)} ms,
 during the storm {fmt_num(r["storm_p99_ms"], 2)} ms; identity CPU
 {fmt_num(r["server_cpu_cores"], 2)} cores.
+{_login_cpu(r)}"""
+
+
+def _login_cpu(r: dict[str, Any]) -> str:
+    if "machine_ms_per_login" not in r:
+        return ""
+    return f"""
+Where each login's CPU goes (from `/proc`, over the storm's measured window): identity's Argon2
+threads (told apart by their nice value) {fmt_num(r["hash_ms_per_login"], 1)} ms, the rest of
+identity (event loop, gRPC, SQLAlchemy, signing) {fmt_num(r["identity_other_ms_per_login"], 1)} ms,
+the whole machine (identity, PostgreSQL, the load generator, the kernel)
+{fmt_num(r["machine_ms_per_login"], 1)} ms. Were every core busy with logins at that cost, the
+machine would do {fmt_num(r["cpu_bound_per_s"], 1)} logins/s: the ceiling `cores ÷ hash time`
+assumes the rest costs nothing.
 """
 
 
