@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from wsgiref.simple_server import WSGIServer
 
 import grpc
 from grpc_health.v1 import health, health_pb2
+from prometheus_client import start_http_server
 
 from identity.config import Settings
 from identity.domain.clock import Clock, SystemClock
@@ -114,6 +116,8 @@ class IdentityApp:
             )
         self.health = health.aio.HealthServicer()
         self.port = 0
+        self.metrics_port = 0
+        self._metrics: WSGIServer | None = None
         self._server: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -158,6 +162,11 @@ class IdentityApp:
         ]
         if self.notifications is not None:
             self._tasks.append(asyncio.create_task(self.notifications.run()))
+        if self.settings.metrics_listen:
+            host, _, port = self.settings.metrics_listen.rpartition(":")
+            self._metrics, _thread = start_http_server(int(port), addr=host.strip("[]"))
+            self.metrics_port = self._metrics.server_port
+            log.info("metrics listening", extra={"port": self.metrics_port})
         log.info("identity gRPC listening", extra={"port": self.port})
         return self.port
 
@@ -173,6 +182,9 @@ class IdentityApp:
         if self._server is not None:
             await self._server.stop(grace)
         self.hashing.close()
+        if self._metrics is not None:
+            await asyncio.to_thread(self._metrics.shutdown)
+            self._metrics.server_close()
         await self.engine.dispose()
 
     async def wait(self) -> None:

@@ -148,6 +148,10 @@ class Settings:
             raise ConfigurationError(
                 "IDENTITY_TLS_CLIENT_CA needs IDENTITY_TLS_CERT and IDENTITY_TLS_KEY"
             )
+        if self.metrics_listen is not None:
+            host, _, port = self.metrics_listen.rpartition(":")
+            if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+                raise ConfigurationError("IDENTITY_METRICS_LISTEN: expected host:port")
         if (
             self.tls_cert is None
             and not self.allow_plaintext_remote

@@ -34,6 +34,8 @@ from identity.ports import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
+FIRST_KEY_WAIT = 10.0  # seconds a booting replica waits for another one's first signing key
+
 
 @dataclass(frozen=True)
 class Jwks:
@@ -84,10 +86,18 @@ class KeyRing:
         return self._records
 
     async def start(self) -> None:
-        """First load: makes the first key on an empty database, refuses a wrong master key."""
+        """First load: makes the first key on an empty database, refuses a wrong master key.
+
+        Replicas booting together on an empty database race for the key lock; the ones that
+        lose it find no key yet, so they retry (and wait for the winner's commit) for a while
+        instead of refusing to start."""
+        deadline = asyncio.get_running_loop().time() + FIRST_KEY_WAIT
         await self.maintain()
-        if self._signing is None:
-            raise ConfigurationError("no current signing key could be loaded or created")
+        while self._signing is None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise ConfigurationError("no current signing key could be loaded or created")
+            await asyncio.sleep(0.1)
+            await self.maintain()
 
     async def maintain(self) -> None:
         """Advance the lifecycle (and rotate when due) under the lock, then reload."""

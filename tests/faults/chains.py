@@ -12,6 +12,7 @@ import grpc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from identity.domain.refresh import refresh_token_digest
 from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc
 
@@ -60,9 +61,12 @@ async def refresh_storm(
     await channel.close()
 
 
-async def check_chains(database_url: str, chains: list[Chain]) -> None:
+async def check_chains(
+    database_url: str, chains: list[Chain], *, holds_live_token: bool = False
+) -> None:
     """Every session is live, has exactly one unused refresh token (its newest), and no reuse
-    was ever recorded."""
+    was ever recorded. With `holds_live_token`, that one live token is also the one the client
+    holds (`chain.token`): the client's cookie jar ended on it."""
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as conn:
@@ -80,13 +84,16 @@ async def check_chains(database_url: str, chains: list[Chain]) -> None:
                 unused = (
                     await conn.execute(
                         text(
-                            "SELECT generation FROM refresh_tokens"
+                            "SELECT generation, digest FROM refresh_tokens"
                             " WHERE session_id = :s AND used_at IS NULL"
                         ),
                         {"s": chain.session_id},
                     )
                 ).all()
                 assert [r.generation for r in unused] == [session.generation], chain.email
+                if holds_live_token:
+                    held = refresh_token_digest(chain.token)
+                    assert bytes(unused[0].digest) == held, f"{chain.email} holds a dead token"
             reuse = await conn.scalar(
                 text("SELECT count(*) FROM audit_events WHERE kind = 'refresh_token_reuse'")
             )

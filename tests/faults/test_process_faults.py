@@ -5,72 +5,17 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
-import subprocess
-import sys
 
 import grpc
 import pytest
 
 from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc
-from tests.conftest import PASSWORD, TEST_MASTER_KEY
+from tests.conftest import PASSWORD
 from tests.faults.chains import Chain, check_chains, refresh_storm
+from tests.faults.processes import ServeProcess, free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ServeProcess:
-    def __init__(self, database_url: str, port: int) -> None:
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("IDENTITY_")}
-        self.env.update(
-            IDENTITY_DATABASE_URL=database_url,
-            IDENTITY_MASTER_KEY=TEST_MASTER_KEY,
-            IDENTITY_MIGRATE="true",
-            IDENTITY_GRPC_LISTEN=f"127.0.0.1:{port}",
-        )
-        self.target = f"127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def cli(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "identity.cli", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return done.stdout.strip()
-
-    async def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "identity.cli", "serve"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        channel = grpc.aio.insecure_channel(self.target)
-        try:
-            await asyncio.wait_for(channel.channel_ready(), timeout=30)
-        finally:
-            await channel.close()
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
 
 
 async def _open_chains(target: str, credential: str, count: int) -> list[Chain]:
@@ -89,7 +34,7 @@ async def _open_chains(target: str, credential: str, count: int) -> list[Chain]:
 
 async def test_sigkill_mid_storm_leaves_every_chain_with_one_live_token(pg):
     url = await pg.create_database()
-    server = ServeProcess(url, _free_port())
+    server = ServeProcess(url, free_port())
     try:
         server.cli("migrate")
         credential = server.cli("credentials", "create", "--role", "edge", "--name", "storm")
@@ -125,7 +70,7 @@ async def test_sigkill_mid_storm_leaves_every_chain_with_one_live_token(pg):
 
 async def test_sigterm_lets_in_flight_calls_finish_then_refuses_new_ones(pg):
     url = await pg.create_database()
-    server = ServeProcess(url, _free_port())
+    server = ServeProcess(url, free_port())
     try:
         server.cli("migrate")
         credential = server.cli("credentials", "create", "--role", "edge", "--name", "drain")

@@ -1,0 +1,123 @@
+"""Real `identity serve` processes for the fault tests: started, frozen, killed, scraped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import grpc
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import TEST_MASTER_KEY
+
+_QUICK_RECONNECT = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 200),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServeProcess:
+    """One `identity serve`; with `metrics=True` it also serves Prometheus /metrics. Its JSON log
+    goes to a file, shown when it fails to start."""
+
+    def __init__(self, database_url: str, port: int, *, metrics: bool = False) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("IDENTITY_")}
+        self.env.update(
+            IDENTITY_DATABASE_URL=database_url,
+            IDENTITY_MASTER_KEY=TEST_MASTER_KEY,
+            IDENTITY_MIGRATE="true",
+            IDENTITY_GRPC_LISTEN=f"127.0.0.1:{port}",
+        )
+        self.port = port
+        self.target = f"127.0.0.1:{port}"
+        self.metrics_url = ""
+        if metrics:
+            metrics_port = free_port()
+            self.env["IDENTITY_METRICS_LISTEN"] = f"127.0.0.1:{metrics_port}"
+            self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        self.log_path = Path(tempfile.mkstemp(prefix="identity-serve-", suffix=".log")[1])
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "identity.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    async def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "identity.cli", "serve"],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        # Short reconnect backoff: the first attempts fail while the process imports.
+        channel = grpc.aio.insecure_channel(self.target, _QUICK_RECONNECT)
+        try:
+            async with asyncio.timeout(30):
+                while True:
+                    if self.proc.poll() is not None:
+                        raise RuntimeError(f"identity serve exited:\n{self.log()[-3000:]}")
+                    try:
+                        await asyncio.wait_for(channel.channel_ready(), timeout=0.5)
+                        break
+                    except TimeoutError:
+                        continue
+        finally:
+            await channel.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the process keeps its sockets but answers nothing, as in a long stall."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a frozen process cannot act on SIGTERM
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.log_path.unlink(missing_ok=True)
+
+    async def rpc_counts(self) -> dict[str, int]:
+        """Calls this process has handled, by gRPC method, from its own /metrics."""
+        async with httpx.AsyncClient(timeout=5) as client:
+            response = await client.get(self.metrics_url)
+        response.raise_for_status()
+        counts: dict[str, int] = {}
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if sample.name == "identity_rpc_seconds_count":
+                    counts[sample.labels["method"]] = int(sample.value)
+        return counts

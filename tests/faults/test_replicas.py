@@ -1,0 +1,363 @@
+"""Issue 7, replicas: three `identity serve` processes on one PostgreSQL behind one edge.
+
+The edge's identity target names all three (`ipv4:127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3`), so
+gRPC's round-robin spreads its calls over them; each replica's own /metrics shows which of them
+answered. Every process, port and database is real; nothing of ours is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import asyncpg
+import grpc
+import httpx
+import jwt
+import pytest
+
+from edge_http.app import create_app
+from edge_http.config import EdgeSettings
+from edge_http.identity_client import IdentityClient
+from edge_http.server import build_server
+from identity.app import IdentityApp
+from identity.domain.clock import SystemClock
+from identity.persistence.database import create_engine, migrate
+from identity.persistence.uow import SqlUnitOfWorkFactory
+from identity.services.service_accounts import create_credential
+from identity.v1 import admin_pb2, admin_pb2_grpc, identity_pb2_grpc
+from identity.v1 import identity_pb2 as pb
+from tests.conftest import PASSWORD, remember, settings_for
+from tests.faults.chains import Chain, check_chains
+from tests.faults.processes import ServeProcess, free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+REPLICAS = 3
+COOKIE = "__Secure-refresh_token"
+CSRF = {"X-Requested-With": "auth-client"}
+KEY_LOCK = 0x1D3_7E17  # the advisory lock key changes take (identity.persistence.stores)
+
+
+@dataclass
+class User:
+    """A browser: its address, its refresh cookie, what its calls met."""
+
+    email: str
+    ip: str
+    cookie: str
+    session_id: str
+    access_token: str
+    failures: list[httpx.Response] = field(default_factory=list)
+
+    @property
+    def chain(self) -> Chain:
+        return Chain(self.email, self.cookie, self.session_id)
+
+
+@dataclass
+class Cluster:
+    url: str
+    replicas: list[ServeProcess]
+    credentials: dict[str, str]
+    edge: httpx.AsyncClient
+
+    async def sign_up(self) -> User:
+        """Register and log in through the edge, from an address of its own."""
+        email = f"replica-{os.urandom(4).hex()}@example.com"
+        ip = f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
+        headers = {"X-Forwarded-For": ip}
+        created = await self.edge.post(
+            "/auth/register", json={"email": email, "password": PASSWORD}, headers=headers
+        )
+        assert created.status_code == 201, created.text
+        response = await self.edge.post(
+            "/auth/login", json={"email": email, "password": PASSWORD}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        access = response.json()["access_token"]
+        remember(access)
+        sid = jwt.decode(access, options={"verify_signature": False})["sid"]
+        return User(email, ip, cookie_set_by(response), sid, access)
+
+    async def refresh(self, user: User, cookie: str | None = None) -> httpx.Response:
+        headers = {
+            **CSRF,
+            "X-Forwarded-For": user.ip,
+            "Cookie": f"{COOKIE}={cookie or user.cookie}",
+        }
+        response = await self.edge.post("/auth/refresh", headers=headers)
+        if response.status_code == 200:
+            remember(response.json()["access_token"])
+        return response
+
+    async def calls(self, method: str) -> list[int]:
+        """How many `method` calls each replica has handled so far."""
+        counts = await asyncio.gather(*(r.rpc_counts() for r in self.replicas))
+        return [c.get(method, 0) for c in counts]
+
+    def md(self, role: str) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.credentials[role]}"),)
+
+
+def cookie_set_by(response: httpx.Response) -> str:
+    """The value of the one refresh cookie a response sets (asserting there is exactly one)."""
+    (header,) = response.headers.get_list("set-cookie")
+    name, _, rest = header.partition("=")
+    assert name == COOKIE, header
+    value = rest.split(";", 1)[0]
+    assert value, f"the cookie was cleared: {header}"
+    remember(value)
+    return value
+
+
+@asynccontextmanager
+async def running_edge(target: str, credential: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The edge on a real port, in its own thread and event loop, as in production."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    settings = EdgeSettings.from_env(
+        {
+            "EDGE_LISTEN": f"127.0.0.1:{port}",
+            "EDGE_IDENTITY_TARGET": target,
+            "EDGE_IDENTITY_CREDENTIAL": credential,
+            "EDGE_GRPC_DEADLINE_SECONDS": "5",
+            "EDGE_TRUSTED_PROXIES": "127.0.0.1/32",
+        }
+    )
+    server = build_server(settings, create_app(settings, IdentityClient(settings)))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the edge did not start")
+        await asyncio.sleep(0.01)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await asyncio.to_thread(thread.join, 15)
+        sock.close()
+
+
+@asynccontextmanager
+async def running_cluster(pg) -> AsyncIterator[Cluster]:
+    """A fresh database, REPLICAS `identity serve` processes on it, one edge over all of them."""
+    url = await pg.create_database()
+    engine = create_engine(url)
+    replicas: list[ServeProcess] = []
+    try:
+        await migrate(engine, url)
+        uow = SqlUnitOfWorkFactory(engine)
+        credentials = {
+            role: await create_credential(uow, role, f"replicas-{role}", SystemClock())
+            for role in ("edge", "service", "admin")
+        }
+        await engine.dispose()
+        # Started together on an empty database: they race to make the first signing key.
+        replicas = [ServeProcess(url, free_port(), metrics=True) for _ in range(REPLICAS)]
+        await asyncio.gather(*(r.start() for r in replicas))
+        target = "ipv4:" + ",".join(r.target for r in replicas)
+        async with running_edge(target, credentials["edge"]) as edge:
+            yield Cluster(url, replicas, credentials, edge)
+    finally:
+        await asyncio.gather(*(asyncio.to_thread(r.stop) for r in replicas))
+        await engine.dispose()
+        await pg.drop_database(url)
+
+
+@pytest.fixture(scope="module")
+async def cluster(pg) -> AsyncIterator[Cluster]:
+    """Shared by the tests that leave every replica running."""
+    async with running_cluster(pg) as running:
+        yield running
+
+
+@pytest.fixture
+async def own_cluster(pg) -> AsyncIterator[Cluster]:
+    """For a test that kills a replica."""
+    async with running_cluster(pg) as running:
+        yield running
+
+
+async def test_concurrent_refreshes_of_one_token_across_replicas_yield_one_successor(cluster):
+    user = await cluster.sign_up()
+    before = await cluster.calls("Refresh")
+    responses = await asyncio.gather(*(cluster.refresh(user) for _ in range(18)))
+    served = [b - a for a, b in zip(before, await cluster.calls("Refresh"), strict=True)]
+    assert sum(served) == 18 and all(served), f"calls per replica: {served}"
+
+    assert [r.status_code for r in responses] == [200] * 18, [r.text for r in responses]
+    successors = {cookie_set_by(r) for r in responses}
+    assert len(successors) == 1, f"{len(successors)} different refresh tokens issued"
+    (user.cookie,) = successors
+    # The database agrees: one live token, the successor every response carried; no incident.
+    await check_chains(cluster.url, [user.chain], holds_live_token=True)
+    # And the session goes on: the successor rotates.
+    following = await cluster.refresh(user)
+    assert following.status_code == 200, following.text
+    assert cookie_set_by(following) != user.cookie
+    print(f"18 concurrent refreshes of one token, per replica: {served}")
+
+
+async def test_a_revocation_through_one_replica_is_honoured_by_the_others_within_a_second(
+    cluster,
+):
+    channels = [grpc.aio.insecure_channel(r.target) for r in cluster.replicas]
+    services = [identity_pb2_grpc.IdentityServiceStub(c) for c in channels]
+    admins = [admin_pb2_grpc.IdentityAdminStub(c) for c in channels]
+    service_md = cluster.md("service")
+
+    async def active(i: int, token: str) -> bool:
+        answer = await services[i].Introspect(
+            pb.IntrospectRequest(token=token), metadata=service_md
+        )
+        return bool(answer.active)
+
+    async def inactive_after(i: int, token: str, since: float) -> float:
+        """Seconds from `since` until replica i calls the token inactive (bounded poll)."""
+        deadline = since + 10
+        while await active(i, token):
+            assert time.monotonic() < deadline, f"replica {i} never saw the revocation"
+            await asyncio.sleep(0.005)
+        return time.monotonic() - since
+
+    delays: dict[str, float] = {}
+    try:
+        for revoking in range(REPLICAS):
+            user = await cluster.sign_up()
+            others = [i for i in range(REPLICAS) if i != revoking]
+            assert all([await active(i, user.access_token) for i in range(REPLICAS)])
+            since = time.monotonic()
+            answer = await admins[revoking].RevokeSession(
+                admin_pb2.RevokeSessionRequest(session_id=user.session_id, reason="test"),
+                metadata=cluster.md("admin"),
+            )
+            assert answer.revoked
+            assert not await active(revoking, user.access_token)
+            seen = await asyncio.gather(
+                *(inactive_after(i, user.access_token, since) for i in others)
+            )
+            delays.update({f"{revoking}->{i}": d for i, d in zip(others, seen, strict=True)})
+
+        # A logout through the edge, which lands on whichever replica round-robin picks.
+        user = await cluster.sign_up()
+        since = time.monotonic()
+        logout = await cluster.edge.post(
+            "/auth/logout",
+            headers={**CSRF, "X-Forwarded-For": user.ip, "Cookie": f"{COOKIE}={user.cookie}"},
+        )
+        assert logout.status_code == 204, logout.text
+        seen = await asyncio.gather(
+            *(inactive_after(i, user.access_token, since) for i in range(REPLICAS))
+        )
+        delays.update({f"edge->{i}": d for i, d in enumerate(seen)})
+    finally:
+        for channel in channels:
+            await channel.close()
+
+    shown = ", ".join(f"{k}: {v * 1000:.0f} ms" for k, v in delays.items())
+    assert max(delays.values()) < 1.0, f"revocation reached the other replicas late: {shown}"
+    print(f"revocation delays across replicas: {shown}")
+
+
+async def test_a_replica_killed_mid_load_costs_only_its_in_flight_calls(own_cluster):
+    """Eight users refresh their own chains through the edge in a loop; one replica is frozen
+    (SIGSTOP) for half a second, so that round-robin surely has calls waiting on it, then
+    killed (SIGKILL). A bare SIGKILL could land when nothing is in flight on it, and then the
+    "503 keeps the cookie" half would go untested."""
+    cluster = own_cluster
+    users = list(await asyncio.gather(*(cluster.sign_up() for _ in range(8))))
+    victim, survivors = cluster.replicas[0], cluster.replicas[1:]
+    stop = asyncio.Event()
+    killed_at = float("inf")  # monotonic time once the killed process is gone
+    sent_after_kill: dict[str, int] = {u.email: 0 for u in users}
+    failed_after_kill: list[str] = []
+
+    async def browse(user: User) -> None:
+        """Refresh in a loop, like a tab that keeps its session warm; a 503 keeps the cookie
+        (the browser still holds it) and the next call retries with it."""
+        while not stop.is_set():
+            sent = time.monotonic()
+            response = await cluster.refresh(user)
+            if response.status_code == 200:
+                user.cookie = cookie_set_by(response)
+            else:
+                user.failures.append(response)
+                if sent > killed_at:
+                    failed_after_kill.append(user.email)
+            if sent > killed_at:
+                sent_after_kill[user.email] += 1
+
+    load = [asyncio.create_task(browse(u)) for u in users]
+    try:
+        await asyncio.sleep(0.5)
+        served_before = await victim.rpc_counts()
+        assert served_before.get("Refresh", 0) > 0, "the victim was not in the rotation"
+        # Frozen first, so that calls are surely in flight on it when SIGKILL lands: round-robin
+        # keeps handing it calls, which hang until the kill.
+        victim.freeze()
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(victim.kill)
+        killed_at = time.monotonic()
+        before = await asyncio.gather(*(s.rpc_counts() for s in survivors))
+        await asyncio.sleep(1.0)
+        after = await asyncio.gather(*(s.rpc_counts() for s in survivors))
+    finally:
+        stop.set()
+        await asyncio.gather(*load)
+
+    failures = [f for u in users for f in u.failures]
+    assert 0 < len(failures) <= len(users), f"{len(failures)} failed calls for {len(users)} users"
+    for failure in failures:
+        assert failure.status_code == 503, failure.text
+        assert failure.headers["content-type"].startswith("application/problem+json")
+        # An outage is no verdict on the token: the cookie is kept, not cleared.
+        assert "set-cookie" not in failure.headers, failure.headers.get_list("set-cookie")
+    assert not failed_after_kill, f"calls sent after the kill failed: {failed_after_kill}"
+    assert all(sent_after_kill.values()), f"users idle after the kill: {sent_after_kill}"
+    gained = [a.get("Refresh", 0) - b.get("Refresh", 0) for a, b in zip(after, before, strict=True)]
+    assert all(gained), f"refreshes per surviving replica after the kill: {gained}"
+    print(
+        f"victim served {served_before['Refresh']} refreshes; {len(failures)} failed calls"
+        f" for {len(users)} users; the survivors then served {gained}"
+    )
+    await check_chains(cluster.url, [u.chain for u in users], holds_live_token=True)
+
+
+async def test_replicas_booting_together_on_an_empty_database_all_start(pg):
+    """The replicas that lose the race for the key lock wait for the winner's first key
+    instead of refusing to start (they once exited with "no current signing key")."""
+    url = await pg.create_database()
+    holder = await asyncpg.connect(pg.dsn.rsplit("/", 1)[0] + "/" + url.rsplit("/", 1)[1])
+    app = IdentityApp(settings_for(url))
+    try:
+        # Another replica holds the key lock and has not committed its first key yet.
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute("SELECT pg_advisory_xact_lock($1)", KEY_LOCK)
+        starting = asyncio.create_task(app.start())
+        await asyncio.sleep(1.0)
+        assert not starting.done(), starting.exception() if starting.done() else None
+        await transaction.rollback()  # the lock is free: this replica makes the key itself
+        port = await asyncio.wait_for(starting, 10)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        jwks = await identity_pb2_grpc.IdentityServiceStub(channel).GetJwks(pb.GetJwksRequest())
+        await channel.close()
+        assert '"kid"' in jwks.jwks_json
+    finally:
+        await holder.close()
+        await app.stop(grace=0.5)
+        await pg.drop_database(url)
