@@ -1,4 +1,5 @@
-"""Unauthenticated and demo endpoints: JWKS, health, metrics, /api/me and the static demo files."""
+"""Unauthenticated and demo endpoints: JWKS, health, metrics, /api/me, the static demo files and
+the OpenAPI description of the whole edge (`edge_http/openapi.json`, served as it is)."""
 
 from __future__ import annotations
 
@@ -28,12 +29,14 @@ from identity.verify import InvalidToken, JwksUnavailable
 log = logging.getLogger(__name__)
 
 _NOT_READY = ProblemKind(503, "not_ready", "the identity service is not reachable")
+# URL path -> (file inside the edge_http package, media type); read once at start-up.
 _STATIC = {
-    "/": ("index.html", "text/html; charset=utf-8"),
-    "/auth-client.js": ("auth-client.js", "text/javascript; charset=utf-8"),
-    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
-    "/style.css": ("style.css", "text/css; charset=utf-8"),
-    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
+    "/": ("static/index.html", "text/html; charset=utf-8"),
+    "/auth-client.js": ("static/auth-client.js", "text/javascript; charset=utf-8"),
+    "/app.js": ("static/app.js", "text/javascript; charset=utf-8"),
+    "/style.css": ("static/style.css", "text/css; charset=utf-8"),
+    "/favicon.svg": ("static/favicon.svg", "image/svg+xml"),
+    "/openapi.json": ("openapi.json", "application/json"),
 }
 
 
@@ -60,10 +63,10 @@ def _quoted(etag: str) -> str:
 
 
 def load_static() -> dict[str, StaticFile]:
-    folder = resources.files("edge_http") / "static"
+    package = resources.files("edge_http")
     files: dict[str, StaticFile] = {}
     for path, (name, media_type) in _STATIC.items():
-        body = (folder / name).read_bytes()
+        body = package.joinpath(*name.split("/")).read_bytes()
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         files[path] = StaticFile(body, media_type, etag)
     return files
