@@ -91,4 +91,9 @@ def normalize_email(email: str) -> str:
     local, at, domain = email.rpartition("@")
     if not at or not local or not domain or " " in email or "." not in domain.strip("."):
         raise InvalidArgument("email: not an email address")
-    return unicodedata.normalize("NFKC", email).casefold()
+    key = unicodedata.normalize("NFKC", email).casefold()
+    # NFKC and case folding can lengthen text ("\ufdfa" becomes 18 characters, "ß" two): the
+    # key is stored too (users.email_key, 320), so its length is checked as well.
+    if len(key) > MAX_EMAIL_LENGTH:
+        raise InvalidArgument(f"email: at most {MAX_EMAIL_LENGTH} characters")
+    return key
