@@ -153,6 +153,24 @@ class _CaptureAll(logging.Handler):
 
 
 LOG_CAPTURE = _CaptureAll()
+LAST_TESTS = ("test_no_secret_in_any_log_line", "test_no_secret_in_any_error_body")
+
+
+class ErrorCapture:
+    """Every error answer of the run: gRPC status details the test clients got, and each non-2xx
+    answer of an edge under test (tests/edge/support.py). `answers` counts all calls seen."""
+
+    def __init__(self) -> None:
+        self.answers = 0
+        self.errors: list[str] = []
+
+    def saw(self, error_text: str | None) -> None:
+        self.answers += 1
+        if error_text is not None:
+            self.errors.append(error_text)
+
+
+ERROR_CAPTURE = ErrorCapture()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -168,8 +186,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    """The log-leak check runs after everything else."""
-    items.sort(key=lambda item: item.name == "test_no_secret_in_any_log_line")
+    """The log-leak and error-body checks run after everything else."""
+    items.sort(key=lambda item: item.name in LAST_TESTS)
 
 
 def remember(*secrets: str) -> None:
@@ -194,15 +212,17 @@ def _remember_fields(message: Any) -> None:
 
 
 class RememberSecrets(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    """Registers every password and token the tests send or receive, for the log-leak check."""
+    """Registers every password and token the tests send or receive, for the log-leak check,
+    and every error's status details, for the error-body check."""
 
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         _remember_fields(request)
         call = await continuation(details, request)
         try:
             _remember_fields(await call)
-        except grpc.aio.AioRpcError:
-            pass
+            ERROR_CAPTURE.saw(None)
+        except grpc.aio.AioRpcError as error:
+            ERROR_CAPTURE.saw(f"{error.code().name}: {error.details() or ''}")
         return call
 
 

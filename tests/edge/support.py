@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import socket
 import threading
@@ -13,13 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_http.app import create_app
 from edge_http.config import EdgeSettings
 from edge_http.identity_client import IdentityClient
 from edge_http.server import build_server
 from identity.verify import Verifier
-from tests.conftest import PASSWORD, Running, remember
+from tests.conftest import ERROR_CAPTURE, PASSWORD, Running, remember
 
 COOKIE = "__Secure-refresh_token"
 CSRF = {"X-Requested-With": "auth-client"}
@@ -53,6 +55,57 @@ def edge_settings(identity: Running, port: int, **env: str) -> EdgeSettings:
     return EdgeSettings.from_env({**base, **env})
 
 
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (k, *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _readable(headers: list[tuple[bytes, bytes]], body: bytes) -> str:
+    """An answer as text for the secret scan: headers, body, and a JSON body's strings unescaped
+    (the edge writes `\\u00e9` and `\\"`, which would hide a secret from a plain search)."""
+    lines = [f"{k.decode('latin-1')}: {v.decode('latin-1')}" for k, v in headers]
+    text = body.decode("utf-8", "replace")
+    try:
+        lines += _strings(json.loads(text))
+    except (ValueError, RecursionError):
+        pass
+    return "\n".join([*lines, text])
+
+
+class RecordErrorAnswers:
+    """Wraps the edge under test: each non-2xx answer (headers and body) goes to ERROR_CAPTURE,
+    which the run's last test scans for every password and token the tests saw."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 0
+        headers: list[tuple[bytes, bytes]] = []
+        body = bytearray()
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status, headers = message["status"], list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            ERROR_CAPTURE.saw(None if 200 <= status < 300 else _readable(headers, bytes(body)))
+
+
 @asynccontextmanager
 async def running_edge(
     identity: Running, verifier: Verifier | None = None, **env: str
@@ -65,9 +118,8 @@ async def running_edge(
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     settings = edge_settings(identity, port, **env)
-    server = build_server(
-        settings, create_app(settings, IdentityClient(settings), verifier=verifier)
-    )
+    app = create_app(settings, IdentityClient(settings), verifier=verifier)
+    server = build_server(settings, RecordErrorAnswers(app))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
