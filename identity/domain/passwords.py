@@ -87,13 +87,21 @@ def normalize_email(email: str) -> str:
         raise InvalidArgument(f"email: at most {MAX_EMAIL_LENGTH} characters")
     if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs") for c in email):
         raise InvalidArgument("email: contains control characters")
-    email = email.strip()
-    local, at, domain = email.rpartition("@")
-    if not at or not local or not domain or " " in email or "." not in domain.strip("."):
-        raise InvalidArgument("email: not an email address")
-    key = unicodedata.normalize("NFKC", email).casefold()
+    # The shape is checked on the key, the form that decides uniqueness: NFKC turns an
+    # ideographic space into " " and a fullwidth "＠" into "@".
+    key = unicodedata.normalize("NFKC", email.strip()).casefold()
     # NFKC and case folding can lengthen text ("\ufdfa" becomes 18 characters, "ß" two): the
     # key is stored too (users.email_key, 320), so its length is checked as well.
     if len(key) > MAX_EMAIL_LENGTH:
         raise InvalidArgument(f"email: at most {MAX_EMAIL_LENGTH} characters")
+    local, at, domain = key.rpartition("@")
+    if (
+        not at
+        or not local
+        or not domain
+        or any(c.isspace() for c in key)
+        or key.count("@") != email.count("@")  # no "@" may come from normalisation
+        or "." not in domain.strip(".")
+    ):
+        raise InvalidArgument("email: not an email address")
     return key

@@ -93,3 +93,31 @@ def test_an_account_streak_allows_fewer_than_100_failures_an_hour():
         failures += 1
         elapsed += max(ACCOUNT_POLICY.delay(failures), timedelta(seconds=1))
     assert failures < 100
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "a\u3000b@example.com",  # ideographic space: " " after NFKC
+        "a\u00a0b@example.com",  # no-break space
+        "a@b\u2003c.com",  # em space in the domain
+        "ab\uff20example.com",  # fullwidth "@": the only "@" once normalised
+    ],
+)
+def test_the_shape_is_checked_on_the_normalised_key(email):
+    """Found beside the schemathesis run: the shape was checked before NFKC, so a key with a
+    space (or an "@" made by normalisation) could be stored."""
+    with pytest.raises(InvalidArgument, match="not an email address"):
+        normalize_email(email)
+
+
+@given(st.text(max_size=80))
+def test_an_accepted_email_key_is_one_address_without_whitespace(text):
+    try:
+        key = normalize_email(text)
+    except InvalidArgument:
+        return
+    local, at, domain = key.rpartition("@")
+    assert at and local and "." in domain
+    assert not any(c.isspace() for c in key)
+    assert unicodedata.normalize("NFKC", key) == key
