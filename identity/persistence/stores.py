@@ -36,6 +36,7 @@ from identity.ports import (
 )
 
 REVOCATION_LOCK = 0x1D3_7E18  # advisory lock id serialising revocation appends (PostgreSQL)
+ROTATION_LOCK = 0x1D3_7E17  # advisory lock id: one replica at a time changes signing keys
 
 
 class SqlUsers:
@@ -379,7 +380,7 @@ class SqlKeys:
         if self._conn.dialect.name == "postgresql":
             # A transaction-level advisory lock: released at commit or rollback, and a second
             # replica gets False instead of waiting, so exactly one rotates.
-            got = await self._conn.scalar(select(func.pg_try_advisory_xact_lock(0x1D3_7E17)))
+            got = await self._conn.scalar(select(func.pg_try_advisory_xact_lock(ROTATION_LOCK)))
             return bool(got)
         return True  # SQLite: BEGIN IMMEDIATE already holds the database write lock.
 

@@ -8,11 +8,14 @@ from datetime import timedelta
 
 import jwt
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from identity.app import IdentityApp
 from identity.domain.clock import FixedClock
 from identity.domain.errors import Unavailable
 from identity.domain.keys import KeyState
+from identity.persistence.stores import ROTATION_LOCK
 from identity.v1 import identity_pb2 as pb
 from identity.verify import ExpiredToken, GrpcJwksSource, UnknownKey, Verifier
 from tests.conftest import settings_for
@@ -149,21 +152,27 @@ async def test_a_token_whose_key_left_the_jwks_is_refused(start_identity, unique
 
 
 async def test_replicas_rotating_at_once_make_exactly_one_key_and_all_pick_it_up(start_identity):
+    """ "At once" made deterministic: a rotation holds the database lock (here an outside
+    transaction holds it) and every replica that tries meanwhile is refused, not queued; once
+    it is released one rotation makes one key, and every replica loads the same set."""
     a = await start_identity("postgres")
     b = IdentityApp(settings_for(a.app.settings.database_url))
     await b.start()
+    engine = create_async_engine(a.app.settings.database_url)
     try:
         before = {r.kid for r in a.app.keyring.records}
-        results = await asyncio.gather(
-            a.app.keyring.rotate(), b.keyring.rotate(), return_exceptions=True
-        )
-        made = [r for r in results if not isinstance(r, BaseException)]
-        refused = [r for r in results if isinstance(r, BaseException)]
-        assert len(made) == 1 and all(isinstance(r, Unavailable) for r in refused)
+        async with engine.begin() as elsewhere:  # a rotation in progress on another replica
+            await elsewhere.execute(sa.select(sa.func.pg_advisory_xact_lock(ROTATION_LOCK)))
+            results = await asyncio.gather(
+                a.app.keyring.rotate(), b.keyring.rotate(), return_exceptions=True
+            )
+        assert all(isinstance(r, Unavailable) for r in results), results
+        made = await b.keyring.rotate()
         await a.app.keyring.reload()
         await b.keyring.reload()
         after_a = {r.kid for r in a.app.keyring.records}
         after_b = {r.kid for r in b.keyring.records}
-        assert after_a == after_b and len(after_a - before) == 1
+        assert after_a == after_b and after_a - before == {made.kid}
     finally:
+        await engine.dispose()
         await b.stop(grace=0.1)
