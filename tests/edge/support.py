@@ -106,19 +106,22 @@ class RecordErrorAnswers:
             ERROR_CAPTURE.saw(None if 200 <= status < 300 else _readable(headers, bytes(body)))
 
 
-@asynccontextmanager
-async def running_edge(
-    identity: Running, verifier: Verifier | None = None, **env: str
-) -> AsyncIterator[Edge]:
-    """The edge on 127.0.0.1:<free port>, in its own thread and event loop, like production."""
+def listening_socket() -> socket.socket:
+    """A bound socket on 127.0.0.1:<free port> for an edge to serve on."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Accepted sockets inherit it; without it Nagle + delayed ACK add 40 ms to every answer.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    settings = edge_settings(identity, port, **env)
-    app = create_app(settings, IdentityClient(settings), verifier=verifier)
+    return sock
+
+
+@asynccontextmanager
+async def edge_thread(
+    sock: socket.socket, settings: EdgeSettings, app: ASGIApp
+) -> AsyncIterator[str]:
+    """Serve `app` on `sock` in its own thread and event loop, like production; yields its URL.
+    Every non-2xx answer is recorded for the run's secret scan."""
     server = build_server(settings, RecordErrorAnswers(app))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -127,17 +130,28 @@ async def running_edge(
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the edge did not start")
         await asyncio.sleep(0.01)
-    url = f"http://127.0.0.1:{port}"
     try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await asyncio.to_thread(thread.join, 15)
+        sock.close()
+
+
+@asynccontextmanager
+async def running_edge(
+    identity: Running, verifier: Verifier | None = None, **env: str
+) -> AsyncIterator[Edge]:
+    """The edge on 127.0.0.1:<free port>, in front of `identity`."""
+    sock = listening_socket()
+    settings = edge_settings(identity, sock.getsockname()[1], **env)
+    app = create_app(settings, IdentityClient(settings), verifier=verifier)
+    async with edge_thread(sock, settings, app) as url:
         # The left hop is what a client could write itself; the edge takes the right one.
         client_ip = f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
         headers = {"X-Forwarded-For": f"192.0.2.66, {client_ip}"}
         async with httpx.AsyncClient(base_url=url, timeout=20, headers=headers) as client:
             yield Edge(url, settings, client, client_ip)
-    finally:
-        server.should_exit = True
-        await asyncio.to_thread(thread.join, 15)
-        sock.close()
 
 
 def set_cookies(response: httpx.Response) -> list[str]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,7 +24,6 @@ import pytest
 from edge_http.app import create_app
 from edge_http.config import EdgeSettings
 from edge_http.identity_client import IdentityClient
-from edge_http.server import build_server
 from identity.app import IdentityApp
 from identity.domain.clock import SystemClock
 from identity.persistence.database import create_engine, migrate
@@ -35,6 +32,7 @@ from identity.services.service_accounts import create_credential
 from identity.v1 import admin_pb2, admin_pb2_grpc, identity_pb2_grpc
 from identity.v1 import identity_pb2 as pb
 from tests.conftest import PASSWORD, remember, settings_for
+from tests.edge.support import edge_thread, listening_socket
 from tests.faults.chains import Chain, check_chains
 from tests.faults.processes import ServeProcess, free_port
 
@@ -120,36 +118,20 @@ def cookie_set_by(response: httpx.Response) -> str:
 
 @asynccontextmanager
 async def running_edge(target: str, credential: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The edge on a real port, in its own thread and event loop, as in production."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+    """The edge on a real port, over every replica in `target`."""
+    sock = listening_socket()
     settings = EdgeSettings.from_env(
         {
-            "EDGE_LISTEN": f"127.0.0.1:{port}",
+            "EDGE_LISTEN": f"127.0.0.1:{sock.getsockname()[1]}",
             "EDGE_IDENTITY_TARGET": target,
             "EDGE_IDENTITY_CREDENTIAL": credential,
             "EDGE_GRPC_DEADLINE_SECONDS": "5",
             "EDGE_TRUSTED_PROXIES": "127.0.0.1/32",
         }
     )
-    server = build_server(settings, create_app(settings, IdentityClient(settings)))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the edge did not start")
-        await asyncio.sleep(0.01)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
+    async with edge_thread(sock, settings, create_app(settings, IdentityClient(settings))) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=20) as client:
             yield client
-    finally:
-        server.should_exit = True
-        await asyncio.to_thread(thread.join, 15)
-        sock.close()
 
 
 @asynccontextmanager
