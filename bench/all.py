@@ -7,6 +7,9 @@
 Each benchmark also runs alone (`python -m bench.verify`, `bench.introspect`, `bench.refresh`,
 `bench.login`, `bench.scaling`, `bench.experiments`) and `python -m bench.report` rewrites the
 document from whatever results exist in bench/results/.
+
+`python -m bench.soak` (10 minutes of mixed load, resident memory and connections sampled; see
+docs/RELIABILITY.md) runs only alone: it is not part of this run.
 """
 
 from __future__ import annotations

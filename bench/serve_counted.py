@@ -7,8 +7,10 @@ Runs `identity.cli.main(["serve"])` unchanged, after adding one SQLAlchemy
 the count to BENCH_SQL_COUNT_FILE. With BENCH_SQL_LOG_FILE set it also appends each statement's
 text (never its parameters) to that file. With BENCH_CPROFILE=/path the whole process runs under
 cProfile and writes its stats there on exit (SIGTERM). BENCH_EXPERIMENTS applies the named
-monkeypatches of bench._patches (bench.experiments only). Nothing else differs from
-`identity serve`.
+monkeypatches of bench._patches (bench.experiments only). With BENCH_TRACEMALLOC=/path
+(bench.soak --tracemalloc) tracemalloc traces allocations and, every BENCH_TRACEMALLOC_EVERY
+seconds (default 60), the top allocation sites and the growth since the first snapshot are
+appended to that file. Nothing else differs from `identity serve`.
 """
 
 from __future__ import annotations
@@ -49,6 +51,48 @@ def _writer(path: str) -> None:
         time.sleep(0.05)
 
 
+def _tracemalloc(path: str, every: float, frames: int) -> None:
+    import tracemalloc
+
+    tracemalloc.start(frames)
+    ignore = [
+        tracemalloc.Filter(False, tracemalloc.__file__),
+        tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+        tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
+        tracemalloc.Filter(False, "<unknown>"),
+    ]
+    started = time.monotonic()
+
+    def loop() -> None:
+        first: tracemalloc.Snapshot | None = None
+        while True:
+            time.sleep(every)
+            snapshot = tracemalloc.take_snapshot().filter_traces(ignore)
+            current, peak = tracemalloc.get_traced_memory()
+            lines = [
+                f"== t={time.monotonic() - started:.0f} s traced={current / 2**20:.2f} MiB "
+                f"peak={peak / 2**20:.2f} MiB"
+            ]
+            if first is None:
+                first = snapshot
+            else:
+                lines.append("-- growth since the first snapshot (by traceback)")
+                for stat in snapshot.compare_to(first, "traceback")[:15]:
+                    lines.append(
+                        f"{stat.size_diff / 1024:+10.1f} KiB {stat.count_diff:+8d} blocks "
+                        f"(now {stat.size / 1024:.1f} KiB)"
+                    )
+                    lines.extend("      " + line for line in stat.traceback.format()[-2 * frames :])
+            lines.append("-- largest now (by line)")
+            for stat in snapshot.statistics("lineno")[:10]:
+                size = stat.size / 1024
+                lines.append(f"{size:10.1f} KiB {stat.count:8d} blocks {stat.traceback}")
+            with open(path, "a") as f:
+                f.write("\n".join(lines) + "\n")
+
+    threading.Thread(target=loop, daemon=True, name="bench-tracemalloc").start()
+
+
 def read_count(path: str) -> int:
     try:
         with open(path) as f:
@@ -61,6 +105,10 @@ def main() -> int:
     path = os.environ.get("BENCH_SQL_COUNT_FILE")
     if path:
         threading.Thread(target=_writer, args=(path,), daemon=True, name="sql-count").start()
+    trace_path = os.environ.get("BENCH_TRACEMALLOC")
+    if trace_path:  # bench.soak --tracemalloc only: where does resident memory go?
+        every = float(os.environ.get("BENCH_TRACEMALLOC_EVERY", "60"))
+        _tracemalloc(trace_path, every, int(os.environ.get("BENCH_TRACEMALLOC_FRAMES", "4")))
     experiments = os.environ.get("BENCH_EXPERIMENTS")
     if experiments:  # bench.experiments only: measure a proposed change before it is made
         from bench._patches import apply
