@@ -1,8 +1,10 @@
-"""The access-token path of Introspect runs no database statement (DESIGN §4, IR-09)."""
+"""The access-token path of Introspect runs no database statement (DESIGN §4, IR-09), also for
+a flood of tokens under random `kid`s (issue 7: no fetch or lookup per request)."""
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 
 from sqlalchemy import event
@@ -40,8 +42,19 @@ async def test_a_thousand_access_token_introspections_run_no_sql(identity_server
         in_rpcs.clear()
 
         answers = [await introspect(s, tokens[i % len(tokens)]) for i in range(1000)]
+        # A flood of tokens, each under a kid never seen: no key lookup may reach the database.
+        answers += [await introspect(s, random_kid(live.access_token)) for _ in range(250)]
     finally:
         event.remove(engine, "before_cursor_execute", count)
 
     assert in_rpcs == []
     assert sum(a.active for a in answers) == 250  # only the live token, every fourth call
+
+
+def random_kid(token: str) -> str:
+    """`token` with its header's kid replaced by a random one (signature left as it was)."""
+    header, payload, signature = token.split(".")
+    fields = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    fields["kid"] = os.urandom(12).hex()
+    encoded = base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+    return f"{encoded}.{payload}.{signature}"
