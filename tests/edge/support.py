@@ -139,6 +139,25 @@ async def edge_thread(
 
 
 @asynccontextmanager
+async def edge_client(target: str, credential: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An edge on a real port over the identity process(es) at `target` (a gRPC target; a list
+    of addresses is balanced round-robin), and an HTTP client of it."""
+    sock = listening_socket()
+    settings = EdgeSettings.from_env(
+        {
+            "EDGE_LISTEN": f"127.0.0.1:{sock.getsockname()[1]}",
+            "EDGE_IDENTITY_TARGET": target,
+            "EDGE_IDENTITY_CREDENTIAL": credential,
+            "EDGE_GRPC_DEADLINE_SECONDS": "5",
+            "EDGE_TRUSTED_PROXIES": "127.0.0.1/32",
+        }
+    )
+    async with edge_thread(sock, settings, create_app(settings, IdentityClient(settings))) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=20) as client:
+            yield client
+
+
+@asynccontextmanager
 async def running_edge(
     identity: Running, verifier: Verifier | None = None, **env: str
 ) -> AsyncIterator[Edge]:

@@ -10,14 +10,11 @@ import asyncpg
 import httpx
 import pytest
 
-from edge_http.app import create_app
-from edge_http.config import EdgeSettings
-from edge_http.identity_client import IdentityClient
 from identity.app import IdentityApp
 from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc
 from tests.conftest import PASSWORD, make_channel, remember, settings_for
-from tests.edge.support import COOKIE, CSRF, edge_thread, listening_socket
+from tests.edge.support import COOKIE, CSRF, edge_client
 from tests.faults.chains import Chain, check_chains, refresh_storm
 from tests.pg import ThrowawayCluster
 
@@ -78,20 +75,7 @@ async def test_a_database_restart_mid_storm_costs_only_unavailable_answers(clust
             await asyncio.sleep(1.5)  # a real outage, not just a blip
             await asyncio.to_thread(cluster.pg_ctl, "start")
 
-        sock = listening_socket()
-        settings = EdgeSettings.from_env(
-            {
-                "EDGE_LISTEN": f"127.0.0.1:{sock.getsockname()[1]}",
-                "EDGE_IDENTITY_TARGET": target,
-                "EDGE_IDENTITY_CREDENTIAL": credential,
-                "EDGE_GRPC_DEADLINE_SECONDS": "5",
-            }
-        )
-        edge_app = create_app(settings, IdentityClient(settings))
-        async with (
-            edge_thread(sock, settings, edge_app) as edge_url,
-            httpx.AsyncClient(base_url=edge_url, timeout=20) as edge,
-        ):
+        async with edge_client(target, credential) as edge:
             for chain in browser_chains:
                 assert (await edge_refresh(edge, chain)).status_code == 200
             # The edge's deadline is 5 s: nothing may hang that long.

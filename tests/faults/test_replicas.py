@@ -21,9 +21,6 @@ import httpx
 import jwt
 import pytest
 
-from edge_http.app import create_app
-from edge_http.config import EdgeSettings
-from edge_http.identity_client import IdentityClient
 from identity.app import IdentityApp
 from identity.domain.clock import SystemClock
 from identity.persistence.database import create_engine, migrate
@@ -32,7 +29,7 @@ from identity.services.service_accounts import create_credential
 from identity.v1 import admin_pb2, admin_pb2_grpc, identity_pb2_grpc
 from identity.v1 import identity_pb2 as pb
 from tests.conftest import PASSWORD, remember, settings_for
-from tests.edge.support import edge_thread, listening_socket
+from tests.edge.support import edge_client
 from tests.faults.chains import Chain, check_chains
 from tests.faults.processes import ServeProcess, free_port
 
@@ -117,24 +114,6 @@ def cookie_set_by(response: httpx.Response) -> str:
 
 
 @asynccontextmanager
-async def running_edge(target: str, credential: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The edge on a real port, over every replica in `target`."""
-    sock = listening_socket()
-    settings = EdgeSettings.from_env(
-        {
-            "EDGE_LISTEN": f"127.0.0.1:{sock.getsockname()[1]}",
-            "EDGE_IDENTITY_TARGET": target,
-            "EDGE_IDENTITY_CREDENTIAL": credential,
-            "EDGE_GRPC_DEADLINE_SECONDS": "5",
-            "EDGE_TRUSTED_PROXIES": "127.0.0.1/32",
-        }
-    )
-    async with edge_thread(sock, settings, create_app(settings, IdentityClient(settings))) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=20) as client:
-            yield client
-
-
-@asynccontextmanager
 async def running_cluster(pg) -> AsyncIterator[Cluster]:
     """A fresh database, REPLICAS `identity serve` processes on it, one edge over all of them."""
     url = await pg.create_database()
@@ -152,7 +131,7 @@ async def running_cluster(pg) -> AsyncIterator[Cluster]:
         replicas = [ServeProcess(url, free_port(), metrics=True) for _ in range(REPLICAS)]
         await asyncio.gather(*(r.start() for r in replicas))
         target = "ipv4:" + ",".join(r.target for r in replicas)
-        async with running_edge(target, credentials["edge"]) as edge:
+        async with edge_client(target, credentials["edge"]) as edge:
             yield Cluster(url, replicas, credentials, edge)
     finally:
         await asyncio.gather(*(asyncio.to_thread(r.stop) for r in replicas))
