@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from identity import metrics
 from identity.domain.clock import Clock
+from identity.domain.revoked_set import RevokedSet
 from identity.ports import RevocationEvent, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -24,14 +25,12 @@ log = logging.getLogger(__name__)
 POLL_OVERLAP = timedelta(seconds=10)
 
 
-class RevocationCache:
+class RevocationCache(RevokedSet):
     """Implements token_rules.RevocationView from events; forgets each once it can no longer
     matter (every access token it affects has expired)."""
 
     def __init__(self) -> None:
-        self._sessions: dict[str, datetime] = {}
-        self._users: dict[str, tuple[int, datetime]] = {}
-        self._jtis: dict[str, datetime] = {}
+        super().__init__()
         self.cursor = 0
         # Cursors applied recently: the poller re-reads an overlap, and listeners must see each
         # event once.
@@ -43,15 +42,14 @@ class RevocationCache:
             if event.cursor in self._seen:
                 continue
             self._seen[event.cursor] = event.at
-            if event.kind == "session" and event.session_id:
-                self._sessions[event.session_id] = event.forget_after
-            elif event.kind == "user" and event.user_id and event.not_before is not None:
-                not_before = int(event.not_before.timestamp())
-                old = self._users.get(event.user_id)
-                if old is None or old[0] < not_before:
-                    self._users[event.user_id] = (not_before, event.forget_after)
-            elif event.kind == "access_token" and event.jti:
-                self._jtis[event.jti] = event.forget_after
+            self.revoke(
+                event.kind,
+                event.forget_after.timestamp(),
+                session_id=event.session_id or "",
+                user_id=event.user_id or "",
+                not_before=None if event.not_before is None else int(event.not_before.timestamp()),
+                jti=event.jti or "",
+            )
             if event.cursor > self.cursor:
                 self.cursor = event.cursor
             for subscription in list(self._listeners):
@@ -59,21 +57,9 @@ class RevocationCache:
                     self._listeners.discard(subscription)  # it re-reads the log (see Subscription)
 
     def prune(self, now: datetime) -> None:
-        self._sessions = {k: v for k, v in self._sessions.items() if v > now}
-        self._users = {k: v for k, v in self._users.items() if v[1] > now}
-        self._jtis = {k: v for k, v in self._jtis.items() if v > now}
+        self.forget_expired(now.timestamp())
         horizon = now - 2 * POLL_OVERLAP
         self._seen = {k: v for k, v in self._seen.items() if v > horizon}
-
-    def session_revoked(self, sid: str) -> bool:
-        return sid in self._sessions
-
-    def user_not_before(self, sub: str) -> int | None:
-        entry = self._users.get(sub)
-        return None if entry is None else entry[0]
-
-    def jti_denied(self, jti: str) -> bool:
-        return jti in self._jtis
 
     def applied(self, cursor: int) -> bool:
         """Whether this event was applied recently (a NOTIFY for it needs no poll)."""

@@ -20,6 +20,7 @@ import time
 
 import grpc
 
+from identity.domain.revoked_set import RevokedSet
 from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT = "heartbeat"
 
 
-class RevocationFeed:
+class RevocationFeed(RevokedSet):
     def __init__(
         self,
         target: str,
@@ -37,15 +38,13 @@ class RevocationFeed:
         channel_credentials: grpc.ChannelCredentials | None = None,
         reconnect_delay: float = 0.5,
     ) -> None:
+        super().__init__()
         self._target = target
         self._metadata = (("authorization", f"Bearer {credential}"),)
         self._channel_credentials = channel_credentials
         self._reconnect_delay = reconnect_delay
         self.cursor = 0
         self._last_heard: float | None = None
-        self._sessions: dict[str, float] = {}
-        self._users: dict[str, tuple[int, float]] = {}
-        self._jtis: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._pruned_at = 0.0
 
@@ -68,17 +67,6 @@ class RevocationFeed:
     def staleness(self) -> float:
         """Seconds since identity was last heard from (infinite before the first word)."""
         return math.inf if self._last_heard is None else time.monotonic() - self._last_heard
-
-    # RevocationView
-    def session_revoked(self, sid: str) -> bool:
-        return sid in self._sessions
-
-    def user_not_before(self, sub: str) -> int | None:
-        entry = self._users.get(sub)
-        return None if entry is None else entry[0]
-
-    def jti_denied(self, jti: str) -> bool:
-        return jti in self._jtis
 
     async def _follow(self) -> None:
         while True:
@@ -104,16 +92,14 @@ class RevocationFeed:
         self._last_heard = time.monotonic()
         if event.kind == HEARTBEAT:
             return
-        forget = event.forget_after.ToSeconds() if event.HasField("forget_after") else math.inf
-        if event.kind == "session" and event.session_id:
-            self._sessions[event.session_id] = forget
-        elif event.kind == "user" and event.user_id and event.HasField("not_before"):
-            not_before = event.not_before.ToSeconds()
-            old = self._users.get(event.user_id)
-            if old is None or old[0] < not_before:
-                self._users[event.user_id] = (not_before, forget)
-        elif event.kind == "access_token" and event.jti:
-            self._jtis[event.jti] = forget
+        self.revoke(
+            event.kind,
+            event.forget_after.ToSeconds() if event.HasField("forget_after") else math.inf,
+            session_id=event.session_id,
+            user_id=event.user_id,
+            not_before=event.not_before.ToSeconds() if event.HasField("not_before") else None,
+            jti=event.jti,
+        )
         self.cursor = max(self.cursor, event.cursor)
         self._prune(time.time())
 
@@ -121,9 +107,7 @@ class RevocationFeed:
         if now - self._pruned_at < 60:
             return  # now and then, not on every event
         self._pruned_at = now
-        self._sessions = {k: v for k, v in self._sessions.items() if v > now}
-        self._jtis = {k: v for k, v in self._jtis.items() if v > now}
-        self._users = {k: v for k, v in self._users.items() if v[1] > now}
+        self.forget_expired(now)
 
 
 class Introspector:
