@@ -10,7 +10,9 @@ cProfile and writes its stats there on exit (SIGTERM). BENCH_EXPERIMENTS applies
 monkeypatches of bench._patches (bench.experiments only). With BENCH_TRACEMALLOC=/path
 (bench.soak --tracemalloc) tracemalloc traces allocations and, every BENCH_TRACEMALLOC_EVERY
 seconds (default 60), the top allocation sites and the growth since the first snapshot are
-appended to that file. Nothing else differs from `identity serve`.
+appended to that file. With BENCH_GC_LOG=/path every garbage collection of generation 1 or 2
+appends "generation wall-seconds thread-cpu-seconds objects-collected" to that file. Nothing
+else differs from `identity serve`.
 """
 
 from __future__ import annotations
@@ -93,6 +95,25 @@ def _tracemalloc(path: str, every: float, frames: int) -> None:
     threading.Thread(target=loop, daemon=True, name="bench-tracemalloc").start()
 
 
+def _gc_log(path: str) -> None:
+    import gc
+
+    out = open(path, "a", buffering=1)  # noqa: SIM115
+    started = [0.0, 0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 0:
+            return
+        if phase == "start":
+            started[:] = time.perf_counter(), time.thread_time()
+        else:
+            elapsed = time.perf_counter() - started[0]
+            cpu = time.thread_time() - started[1]
+            out.write(f"{info['generation']} {elapsed:.6f} {cpu:.6f} {info['collected']}\n")
+
+    gc.callbacks.append(callback)
+
+
 def read_count(path: str) -> int:
     try:
         with open(path) as f:
@@ -109,6 +130,9 @@ def main() -> int:
     if trace_path:  # bench.soak --tracemalloc only: where does resident memory go?
         every = float(os.environ.get("BENCH_TRACEMALLOC_EVERY", "60"))
         _tracemalloc(trace_path, every, int(os.environ.get("BENCH_TRACEMALLOC_FRAMES", "4")))
+    gc_path = os.environ.get("BENCH_GC_LOG")
+    if gc_path:  # how long do the collector's pauses stop the event loop?
+        _gc_log(gc_path)
     experiments = os.environ.get("BENCH_EXPERIMENTS")
     if experiments:  # bench.experiments only: measure a proposed change before it is made
         from bench._patches import apply

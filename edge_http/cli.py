@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from edge_http.config import EdgeSettings
 from edge_http.server import build_server
+from identity.heap import freeze_startup_objects
 from identity.logs import configure
 
 
@@ -33,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure(os.environ.get("EDGE_LOG_LEVEL", "INFO"))
     server = build_server(settings)
+    freeze_startup_objects()
     logging.getLogger(__name__).info("edge listening on http://%s", settings.listen)
     asyncio.run(server.serve())
     return 0

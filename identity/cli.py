@@ -18,6 +18,7 @@ from identity import logs
 from identity.app import IdentityApp
 from identity.config import DEFAULT_DATA_DIR, Settings
 from identity.domain.errors import IdentityError
+from identity.heap import freeze_startup_objects
 from identity.persistence.database import migrate
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ async def _until_signal(
 async def serve(settings: Settings) -> None:
     app = IdentityApp(settings)
     await app.start()
+    freeze_startup_objects()
     await _until_signal(lambda: app.stop(grace=10.0))
 
 
@@ -71,6 +73,7 @@ async def dev(settings: Settings, data_dir: Path) -> None:
     env.setdefault("EDGE_ISSUER", settings.issuer)
     env.setdefault("EDGE_AUDIENCE", settings.audience)
     edge = build_server(EdgeSettings.from_env(env))
+    freeze_startup_objects()
     edge_task = asyncio.create_task(edge.serve())
     listen = env.get("EDGE_LISTEN", "127.0.0.1:8080")
     print(
