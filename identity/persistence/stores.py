@@ -32,6 +32,7 @@ from identity.ports import (
     RefreshTokenState,
     RevocationEvent,
     SessionSecret,
+    ThrottleState,
     UserRecord,
 )
 
@@ -101,29 +102,33 @@ class SqlSessions:
         self._conn = conn
 
     async def create(self, new: NewSession) -> None:
-        await self._conn.execute(
-            insert(sessions).values(
-                id=new.session_id,
-                user_id=new.user_id,
-                client_id=new.client_id,
-                created_at=new.created_at,
-                last_used_at=new.created_at,
-                idle_expires_at=new.idle_expires_at,
-                absolute_expires_at=new.absolute_expires_at,
-                client_ip=new.client.ip,
-                user_agent=new.client.user_agent,
-                secret_enc=new.secret_enc,
-                generation=0,
-            )
+        session_row = insert(sessions).values(
+            id=new.session_id,
+            user_id=new.user_id,
+            client_id=new.client_id,
+            created_at=new.created_at,
+            last_used_at=new.created_at,
+            idle_expires_at=new.idle_expires_at,
+            absolute_expires_at=new.absolute_expires_at,
+            client_ip=new.client.ip,
+            user_agent=new.client.user_agent,
+            secret_enc=new.secret_enc,
+            generation=0,
         )
-        await self._conn.execute(
-            insert(refresh_tokens).values(
-                digest=new.first_token_digest,
-                session_id=new.session_id,
-                generation=0,
-                issued_at=new.created_at,
-            )
+        token_row = insert(refresh_tokens).values(
+            digest=new.first_token_digest,
+            session_id=new.session_id,
+            generation=0,
+            issued_at=new.created_at,
         )
+        if self._conn.dialect.name == "postgresql":
+            # One round trip: the session row goes in through a data-modifying CTE of the token's
+            # INSERT. The token's foreign-key check runs at the end of the statement, when the
+            # session row is there.
+            await self._conn.execute(token_row.add_cte(session_row.cte("new_session")))
+            return
+        await self._conn.execute(session_row)
+        await self._conn.execute(token_row)
 
     async def consume_refresh_token(
         self, digest: bytes, now: datetime, client: ClientInfo
@@ -532,11 +537,18 @@ class SqlThrottle:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def blocked_until(self, keys: Sequence[str]) -> datetime | None:
-        latest = await self._conn.scalar(
-            select(func.max(login_throttle.c.blocked_until)).where(login_throttle.c.key.in_(keys))
+    async def state(self, keys: Sequence[str]) -> ThrottleState:
+        rows = (
+            await self._conn.execute(
+                select(login_throttle.c.key, login_throttle.c.blocked_until).where(
+                    login_throttle.c.key.in_(keys)
+                )
+            )
+        ).all()
+        blocks = [row.blocked_until for row in rows if row.blocked_until is not None]
+        return ThrottleState(
+            blocked_until=max(blocks, default=None), failing=frozenset(row.key for row in rows)
         )
-        return latest if isinstance(latest, datetime) else None
 
     async def record_failure(self, key: str, now: datetime, reset_before: datetime) -> int:
         """Count one failure; a streak whose last failure is older than reset_before restarts."""

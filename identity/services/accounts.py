@@ -83,9 +83,10 @@ class Accounts:
         client_id = _client_id(client_id, self._settings.default_client_id)
         keys = (account_key(email_key), ip_key(client.ip))
         now = self._clock.now()
-        async with self._uow() as uow:
-            blocked = await uow.throttle.blocked_until(keys)
+        async with self._uow(read_only=True) as uow:
+            throttle = await uow.throttle.state(keys)
             user = await uow.users.by_email(email_key)
+        blocked = throttle.blocked_until
         if blocked is not None and blocked > now:
             metrics.LOGINS.labels("throttled").inc()
             raise RateLimited((blocked - now).total_seconds())
@@ -102,7 +103,8 @@ class Accounts:
             else None
         )
         async with self._uow() as uow:
-            await uow.throttle.clear(keys[0])
+            if keys[0] in throttle.failing:  # a success ends the account's failure streak
+                await uow.throttle.clear(keys[0])
             if new_hash is not None:
                 await uow.users.set_password_hash(user.user_id, new_hash, now)
             issued = await self._open_session(uow, user.user_id, client_id, client, now)
@@ -164,14 +166,13 @@ class Accounts:
         claims = self._tokens.check(access_token)
         current = normalize_password(current_password)
         now = self._clock.now()
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             user = await uow.users.by_id(claims.sub)
-        if user is None:
-            raise InvalidCredentials()
-        email_key = normalize_email(user.email)
-        keys = (account_key(email_key), ip_key(client.ip))
-        async with self._uow() as uow:
-            blocked = await uow.throttle.blocked_until(keys)
+            if user is None:
+                raise InvalidCredentials()
+            email_key = normalize_email(user.email)
+            keys = (account_key(email_key), ip_key(client.ip))
+            blocked = (await uow.throttle.state(keys)).blocked_until
         if blocked is not None and blocked > now:
             raise RateLimited((blocked - now).total_seconds())
         if not await self._hashing.verify(user.password_hash, current):

@@ -125,3 +125,22 @@ async def test_throttling_is_shared_by_replicas_on_one_database(start_identity, 
         await b.channel.close()
     finally:
         await b_app.stop(grace=0.1)
+
+
+async def test_a_successful_login_ends_the_accounts_failure_streak(start_identity, unique_email):
+    # 4 failures, a success, then 5 more failures: without the reset the streak would be at 9
+    # and the 6th failure overall would already have set a delay.
+    for backend in ("postgres", "sqlite"):
+        s = await start_identity(backend, clock=FixedClock())
+        email = unique_email()
+        await register_and_login(s, email)
+        for i in range(4):
+            assert (await _wrong(s, email, ip=f"198.51.100.{i}")).code() == (
+                grpc.StatusCode.UNAUTHENTICATED
+            )
+        await login(s, email, ip="198.51.100.77")
+        codes = [(await _wrong(s, email, ip=f"198.51.100.{10 + i}")).code() for i in range(6)]
+        assert codes[:5] == [grpc.StatusCode.UNAUTHENTICATED] * 5, backend
+        assert codes[5] == grpc.StatusCode.UNAUTHENTICATED  # the 6th sets the delay...
+        blocked = await _wrong(s, email, ip="198.51.100.99")
+        assert blocked.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, backend  # ...seen here
