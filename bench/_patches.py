@@ -11,8 +11,6 @@ from typing import Any
 DESCRIPTIONS = {
     "handler_cache": "identity/rpc/auth.py: memoise _wrap(handler, caller, name) instead of "
     "building a new RpcMethodHandler and closures on every call",
-    "no_pre_ping": "identity/persistence/database.py: pool_pre_ping=False (no extra round trip "
-    "per connection checkout)",
 }
 
 
@@ -32,21 +30,8 @@ def handler_cache() -> None:
     auth._wrap = wrap  # type: ignore[assignment]
 
 
-def no_pre_ping() -> None:
-    from identity.persistence import database
-
-    original = database.create_async_engine
-
-    def create(url: Any, **kwargs: Any) -> Any:
-        kwargs.pop("pool_pre_ping", None)
-        return original(url, **kwargs)
-
-    database.create_async_engine = create  # type: ignore[assignment]
-
-
 PATCHES: dict[str, Callable[[], None]] = {
     "handler_cache": handler_cache,
-    "no_pre_ping": no_pre_ping,
 }
 
 

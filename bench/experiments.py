@@ -41,7 +41,6 @@ from identity.v1 import identity_pb2_grpc
 
 WORKLOADS = {
     "handler_cache": "introspect",
-    "no_pre_ping": "refresh",
 }
 
 
