@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +13,7 @@ from identity.domain.errors import ConfigurationError
 from identity.domain.master_key import MasterKey
 from identity.domain.token_rules import SUPPORTED_ALGORITHMS
 from identity.persistence.database import redact_url
-from identity.services.hashing import MIN_MEMORY_KIB, MIN_TIME_COST
+from identity.services.hashing import HASH_PRIORITIES, MIN_MEMORY_KIB, MIN_TIME_COST
 
 DEFAULT_DATA_DIR = Path(".identity-dev")
 
@@ -50,6 +50,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "IDENTITY_ARGON2_TIME_COST": ("2", "Argon2id iterations (at least 2)"),
     "IDENTITY_ARGON2_PARALLELISM": ("1", "Argon2id lanes"),
     "IDENTITY_HASH_WORKERS": ("number of cores", "concurrent password hashes"),
+    "IDENTITY_HASH_PRIORITY": (
+        "idle",
+        "CPU priority of the hash threads: idle (only CPU nothing else wants) or low (nice +10)",
+    ),
     "IDENTITY_REUSE_REVOKES_ALL": (
         "false",
         "on refresh token reuse, end every session of the user, not just the family",
@@ -94,6 +98,16 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, choices: Sequence[str]) -> str:
+    """The first choice is the default."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return choices[0]
+    if raw not in choices:
+        raise ConfigurationError(f"{name}: one of {', '.join(choices)}")
+    return raw
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -122,6 +136,7 @@ class Settings:
     argon2_time_cost: int = MIN_TIME_COST
     argon2_parallelism: int = 1
     hash_workers: int = max(1, os.cpu_count() or 1)
+    hash_priority: str = "idle"
     reuse_revokes_all: bool = False
     jwks_max_age: timedelta = timedelta(seconds=300)
     key_rotation_interval: timedelta = timedelta(days=30)
@@ -208,6 +223,7 @@ class Settings:
             ),
             argon2_parallelism=_int(env, "IDENTITY_ARGON2_PARALLELISM", 1, 1, 64),
             hash_workers=_int(env, "IDENTITY_HASH_WORKERS", max(1, os.cpu_count() or 1), 1, 256),
+            hash_priority=_choice(env, "IDENTITY_HASH_PRIORITY", HASH_PRIORITIES),
             reuse_revokes_all=_bool(env, "IDENTITY_REUSE_REVOKES_ALL", False),
             jwks_max_age=timedelta(seconds=_int(env, "IDENTITY_JWKS_MAX_AGE", 300, 1, 86400)),
             key_rotation_interval=timedelta(

@@ -6,28 +6,60 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
+from identity.config import Settings
+from identity.domain.errors import ConfigurationError
 from identity.services.hashing import HASH_THREAD_NICENESS, Argon2Params, PasswordHashing
+from tests.conftest import TEST_MASTER_KEY
 
 
-def niceness_of_threads() -> dict[int, int]:
-    """tid → nice value, from /proc (field 19 of each task's stat, after the command name)."""
+def threads() -> dict[int, tuple[int, int]]:
+    """tid → (nice value, scheduling policy); nice is field 19 of each task's stat."""
     values = {}
     for task in Path("/proc/self/task").iterdir():
-        fields = (task / "stat").read_text().rpartition(")")[2].split()
-        values[int(task.name)] = int(fields[16])
+        tid = int(task.name)
+        try:
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+            values[tid] = (int(fields[16]), os.sched_getscheduler(tid))
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread that ended meanwhile (an earlier test's pool shutting down)
     return values
 
 
-async def test_hash_threads_are_nicer_than_the_event_loop_thread():
-    before = niceness_of_threads()
-    loop_nice = os.getpriority(os.PRIO_PROCESS, 0)
-    hashing = PasswordHashing(Argon2Params(), workers=2)
+async def hash_threads(**kwargs: str) -> set[tuple[int, int]]:
+    before = threads()
+    hashing = PasswordHashing(Argon2Params(), workers=2, **kwargs)
     try:
         await hashing.verify(await hashing.hash("correct horse"), "correct horse")
-        new_threads = {t: n for t, n in niceness_of_threads().items() if t not in before}
+        new = {t: v for t, v in threads().items() if t not in before}
     finally:
         hashing.close()
-    assert new_threads, "the pool started no thread"
-    expected = min(19, loop_nice + HASH_THREAD_NICENESS)
-    assert set(new_threads.values()) == {expected}
-    assert os.getpriority(os.PRIO_PROCESS, 0) == loop_nice  # the caller's thread is unchanged
+    assert new, "the pool started no thread"
+    return set(new.values())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "policy"), [({}, os.SCHED_IDLE), ({"priority": "low"}, os.SCHED_OTHER)]
+)
+async def test_hash_threads_yield_to_the_event_loop_thread(kwargs, policy):
+    loop_nice = os.getpriority(os.PRIO_PROCESS, 0)
+    loop_policy = os.sched_getscheduler(0)
+    expected_nice = min(19, loop_nice + HASH_THREAD_NICENESS)
+    assert await hash_threads(**kwargs) == {(expected_nice, policy)}
+    # The caller's thread is unchanged.
+    assert (os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0)) == (
+        loop_nice,
+        loop_policy,
+    )
+
+
+def test_the_priority_setting_takes_only_known_values():
+    env = {
+        "IDENTITY_DATABASE_URL": "sqlite+aiosqlite:///x.db",
+        "IDENTITY_MASTER_KEY": TEST_MASTER_KEY,
+    }
+    assert Settings.from_env(env).hash_priority == "idle"
+    assert Settings.from_env({**env, "IDENTITY_HASH_PRIORITY": "LOW"}).hash_priority == "low"
+    with pytest.raises(ConfigurationError, match="IDENTITY_HASH_PRIORITY: one of idle, low"):
+        Settings.from_env({**env, "IDENTITY_HASH_PRIORITY": "realtime"})
