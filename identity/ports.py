@@ -105,8 +105,18 @@ class UserStore(Protocol):
     async def set_locked(self, user_id: str, locked_at: datetime | None, reason: str) -> None: ...
 
 
+class LoginLog(Protocol):
+    async def succeeded(
+        self, new: NewSession, detail: dict[str, Any], end_streak: str | None
+    ) -> None:
+        """What a successful login writes, all or nothing: the session and its first refresh
+        token, the login_succeeded audit event (with `detail`), and, given a throttle key in
+        `end_streak`, the end of that key's failure streak. One statement where the database
+        allows (PostgreSQL), so a unit of work with autocommit needs no transaction for it."""
+        ...
+
+
 class SessionStore(Protocol):
-    async def create(self, new: NewSession) -> None: ...
     async def consume_refresh_token(
         self, digest: bytes, now: datetime, client: ClientInfo
     ) -> PresentedToken | None: ...
@@ -195,6 +205,8 @@ class UnitOfWork(Protocol):
     def credentials(self) -> CredentialStore: ...
     @property
     def throttle(self) -> ThrottleStore: ...
+    @property
+    def logins(self) -> LoginLog: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(
@@ -207,8 +219,10 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
-        """read_only: the unit only reads and never commits; a store may then run each statement
-        on its own (no BEGIN and ROLLBACK round trips), which is what READ COMMITTED gives a
-        transaction's statements anyway: each sees the data committed when it starts."""
+    def __call__(self, *, autocommit: bool = False) -> UnitOfWork:
+        """autocommit: each statement may commit on its own, sparing the BEGIN and COMMIT (or
+        ROLLBACK) round trips. Only for a unit that reads, or writes with a single statement:
+        READ COMMITTED gives a transaction's statements each their own snapshot anyway, so
+        reads lose nothing, but two writes would no longer be all or nothing. commit() is still
+        called: where the database keeps the transaction (SQLite), it commits it."""
         ...

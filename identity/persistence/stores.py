@@ -47,10 +47,23 @@ _USER_BY_EMAIL = select(users).where(users.c.email_key == bindparam("email_key")
 _USER_BY_ID = select(users).where(users.c.id == bindparam("user_id"))
 _INSERT_SESSION = insert(sessions)
 _INSERT_TOKEN = insert(refresh_tokens)
-# PostgreSQL: the session row goes in through a data-modifying CTE of its first token's INSERT
-# (one round trip). The token's foreign-key check runs at the end of the statement, when the
-# session row is there.
-_INSERT_SESSION_AND_TOKEN = (
+_SESSION_COLUMNS = (
+    "id",
+    "user_id",
+    "client_id",
+    "created_at",
+    "last_used_at",
+    "idle_expires_at",
+    "absolute_expires_at",
+    "client_ip",
+    "user_agent",
+    "secret_enc",
+)
+# PostgreSQL: a successful login's writes in one statement, so in one round trip and without a
+# transaction of their own. The session, the audit event and the end of the failure streak are
+# data-modifying CTEs of the first refresh token's INSERT; the token's foreign-key check runs at
+# the end of the statement, when the session row is there. A NULL b_end_streak deletes nothing.
+_LOGIN_SUCCEEDED = (
     insert(refresh_tokens)
     .values(
         digest=bindparam("b_digest"),
@@ -60,27 +73,22 @@ _INSERT_SESSION_AND_TOKEN = (
     )
     .add_cte(
         insert(sessions)
+        .values({**{c: bindparam(f"b_{c}") for c in _SESSION_COLUMNS}, "generation": 0})
+        .cte("new_session"),
+        insert(audit_events)
         .values(
-            {
-                **{
-                    column: bindparam(f"b_{column}")
-                    for column in (
-                        "id",
-                        "user_id",
-                        "client_id",
-                        "created_at",
-                        "last_used_at",
-                        "idle_expires_at",
-                        "absolute_expires_at",
-                        "client_ip",
-                        "user_agent",
-                        "secret_enc",
-                    )
-                },
-                "generation": 0,
-            }
+            at=bindparam("b_created_at"),
+            kind="login_succeeded",
+            actor="user",
+            user_id=bindparam("b_user_id"),
+            session_id=bindparam("b_id"),
+            outcome="ok",
+            detail_json=bindparam("b_detail_json"),
         )
-        .cte("new_session")
+        .cte("login_event"),
+        delete(login_throttle)
+        .where(login_throttle.c.key == bindparam("b_end_streak"))
+        .cte("ended_streak"),
     )
 )
 _LIVE_SESSION_OF_TOKEN = (
@@ -205,11 +213,13 @@ class SqlUsers:
         )
 
 
-class SqlSessions:
+class SqlLogins:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def create(self, new: NewSession) -> None:
+    async def succeeded(
+        self, new: NewSession, detail: dict[str, Any], end_streak: str | None
+    ) -> None:
         session_row = {
             "id": new.session_id,
             "user_id": new.user_id,
@@ -225,7 +235,13 @@ class SqlSessions:
         if self._conn.dialect.name == "postgresql":
             binds = {f"b_{column}": value for column, value in session_row.items()}
             await self._conn.execute(
-                _INSERT_SESSION_AND_TOKEN, {**binds, "b_digest": new.first_token_digest}
+                _LOGIN_SUCCEEDED,
+                {
+                    **binds,
+                    "b_digest": new.first_token_digest,
+                    "b_detail_json": _detail_json(detail),
+                    "b_end_streak": end_streak,
+                },
             )
             return
         await self._conn.execute(_INSERT_SESSION, {**session_row, "generation": 0})
@@ -238,6 +254,21 @@ class SqlSessions:
                 "issued_at": new.created_at,
             },
         )
+        await SqlAudit(self._conn).record(
+            "login_succeeded",
+            "user",
+            new.created_at,
+            user_id=new.user_id,
+            session_id=new.session_id,
+            detail=detail,
+        )
+        if end_streak is not None:
+            await SqlThrottle(self._conn).clear(end_streak)
+
+
+class SqlSessions:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
 
     async def consume_refresh_token(
         self, digest: bytes, now: datetime, client: ClientInfo
@@ -555,7 +586,7 @@ class SqlAudit:
                 "user_id": user_id,
                 "session_id": session_id,
                 "outcome": outcome,
-                "detail_json": json.dumps(detail or {}, sort_keys=True, default=str),
+                "detail_json": _detail_json(detail),
             },
         )
 
@@ -646,3 +677,7 @@ class SqlThrottle:
 
     async def clear(self, key: str) -> None:
         await self._conn.execute(delete(login_throttle).where(login_throttle.c.key == key))
+
+
+def _detail_json(detail: dict[str, Any] | None) -> str:
+    return json.dumps(detail or {}, sort_keys=True, default=str)

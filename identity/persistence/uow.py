@@ -12,6 +12,7 @@ from identity.persistence.stores import (
     SqlAudit,
     SqlCredentials,
     SqlKeys,
+    SqlLogins,
     SqlRevocations,
     SqlSessions,
     SqlThrottle,
@@ -27,18 +28,19 @@ class SqlUnitOfWork:
     audit: SqlAudit
     credentials: SqlCredentials
     throttle: SqlThrottle
+    logins: SqlLogins
 
-    def __init__(self, engine: AsyncEngine, read_only: bool = False) -> None:
+    def __init__(self, engine: AsyncEngine, autocommit: bool = False) -> None:
         self._engine = engine
-        self._read_only = read_only
+        self._autocommit = autocommit
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
 
     async def __aenter__(self) -> SqlUnitOfWork:
         try:
             self._conn = await self._engine.connect()
-            if self._read_only and self._conn.dialect.name == "postgresql":
-                # Each statement on its own: no BEGIN, no ROLLBACK, two round trips fewer.
+            if self._autocommit and self._conn.dialect.name == "postgresql":
+                # Each statement on its own: no BEGIN, no COMMIT, two round trips fewer.
                 # (SQLite keeps its transaction: its BEGIN is local, not a round trip.)
                 await self._conn.execution_options(isolation_level="AUTOCOMMIT")
             else:
@@ -54,12 +56,13 @@ class SqlUnitOfWork:
         self.audit = SqlAudit(conn)
         self.credentials = SqlCredentials(conn)
         self.throttle = SqlThrottle(conn)
+        self.logins = SqlLogins(conn)
         return self
 
     async def commit(self) -> None:
-        if self._read_only:
-            raise TypeError("commit() in a read-only unit of work")
-        assert self._tx is not None, "commit outside 'async with'"
+        assert self._conn is not None, "commit outside 'async with'"
+        if self._tx is None:
+            return  # autocommit: every statement has committed already
         try:
             await self._tx.commit()
         except (SQLAlchemyError, OSError) as error:
@@ -94,5 +97,5 @@ class SqlUnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, read_only)
+    def __call__(self, *, autocommit: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, autocommit)

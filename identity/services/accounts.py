@@ -7,6 +7,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from identity import metrics
 from identity.domain.clock import Clock
@@ -83,7 +84,7 @@ class Accounts:
         client_id = _client_id(client_id, self._settings.default_client_id)
         keys = (account_key(email_key), ip_key(client.ip))
         now = self._clock.now()
-        async with self._uow(read_only=True) as uow:
+        async with self._uow(autocommit=True) as uow:
             throttle = await uow.throttle.state(keys)
             user = await uow.users.by_email(email_key)
         blocked = throttle.blocked_until
@@ -102,23 +103,19 @@ class Accounts:
             if self._hashing.needs_rehash(user.password_hash)
             else None
         )
-        async with self._uow() as uow:
-            if keys[0] in throttle.failing:  # a success ends the account's failure streak
-                await uow.throttle.clear(keys[0])
+        detail = {
+            "ip": client.ip,
+            "user_agent": client.user_agent,
+            "rehashed": new_hash is not None,
+        }
+        # A success ends the account's failure streak, if it has one.
+        end_streak = keys[0] if keys[0] in throttle.failing else None
+        # The login's writes are one statement (autocommit), unless a rehash adds a second.
+        async with self._uow(autocommit=new_hash is None) as uow:
             if new_hash is not None:
                 await uow.users.set_password_hash(user.user_id, new_hash, now)
-            issued = await self._open_session(uow, user.user_id, client_id, client, now)
-            await uow.audit.record(
-                "login_succeeded",
-                "user",
-                now,
-                user_id=user.user_id,
-                session_id=issued.session_id,
-                detail={
-                    "ip": client.ip,
-                    "user_agent": client.user_agent,
-                    "rehashed": new_hash is not None,
-                },
+            issued = await self._open_session(
+                uow, user.user_id, client_id, client, now, detail, end_streak
             )
             await uow.commit()
         metrics.LOGINS.labels("succeeded").inc()
@@ -126,14 +123,21 @@ class Accounts:
         return issued
 
     async def _open_session(
-        self, uow: UnitOfWork, user_id: str, client_id: str, client: ClientInfo, now: datetime
+        self,
+        uow: UnitOfWork,
+        user_id: str,
+        client_id: str,
+        client: ClientInfo,
+        now: datetime,
+        detail: dict[str, Any],
+        end_streak: str | None,
     ) -> IssuedTokens:
         session_id = str(uuid.uuid4())
         secret = os.urandom(32)
         refresh_token = derive_refresh_token(secret, session_id, 0)
         absolute = now + self._settings.lifetimes.absolute
         idle = self._settings.lifetimes.idle_expiry(now, absolute)
-        await uow.sessions.create(
+        await uow.logins.succeeded(
             NewSession(
                 session_id=session_id,
                 user_id=user_id,
@@ -144,7 +148,9 @@ class Accounts:
                 idle_expires_at=idle,
                 absolute_expires_at=absolute,
                 first_token_digest=refresh_token_digest(refresh_token),
-            )
+            ),
+            detail,
+            end_streak,
         )
         access = self._tokens.issue(
             user_id, session_id, client_id, self._settings.default_scope, now
@@ -166,7 +172,7 @@ class Accounts:
         claims = self._tokens.check(access_token)
         current = normalize_password(current_password)
         now = self._clock.now()
-        async with self._uow(read_only=True) as uow:
+        async with self._uow(autocommit=True) as uow:
             user = await uow.users.by_id(claims.sub)
             if user is None:
                 raise InvalidCredentials()

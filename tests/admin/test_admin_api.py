@@ -174,3 +174,17 @@ async def test_audit_log_filters_by_user_and_kind_and_pages(identity_server, uni
         assert await code_of(s.admin_stub.ListAuditEvents(too_many, metadata=md)) == (
             grpc.StatusCode.INVALID_ARGUMENT
         )
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+async def test_a_login_is_audited_with_its_session_and_client(
+    start_identity, unique_email, backend
+):
+    s = await start_identity(backend)
+    email = unique_email()
+    tokens = await register_and_login(s, email, ip="198.51.100.23")
+    (event,) = await audit_events(s, email=email, kind="login_succeeded")
+    assert (event.actor, event.outcome) == ("user", "ok")
+    assert (event.user_id, event.session_id) == (tokens.user_id, tokens.session_id)
+    assert json.loads(event.detail_json)["ip"] == "198.51.100.23"
+    assert await is_active(s, tokens.access_token)
