@@ -119,8 +119,12 @@ class LoginLog(Protocol):
 class SessionStore(Protocol):
     async def consume_refresh_token(
         self, digest: bytes, now: datetime, client: ClientInfo
-    ) -> PresentedToken | None: ...
-    async def secret(self, session_id: str) -> SessionSecret | None: ...
+    ) -> tuple[PresentedToken, SessionSecret] | None:
+        """Mark the token used if it is unused and its session live; then the facts the
+        rotation decides on, and its session's secret (read in the same step: one round trip
+        fewer). None for a digest no token has."""
+        ...
+
     async def record_rotation(
         self,
         session_id: str,

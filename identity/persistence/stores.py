@@ -127,6 +127,9 @@ _PRESENTED_TOKEN = (
         sessions.c.revoked_at,
         sessions.c.idle_expires_at,
         sessions.c.absolute_expires_at,
+        sessions.c.client_id,
+        sessions.c.secret_enc,
+        sessions.c.generation.label("session_generation"),
         _SUCCESSOR.c.used_at.label("successor_used_at"),
     )
     .select_from(
@@ -140,7 +143,26 @@ _PRESENTED_TOKEN = (
     )
     .where(refresh_tokens.c.digest == bindparam("b_digest"))
 )
-_SESSION_SECRET = select(sessions).where(sessions.c.id == bindparam("b_session_id"))
+# A rotation's writes in one statement: the successor token, and the session moved on to it.
+_RECORD_ROTATION = (
+    update(sessions)
+    .where(sessions.c.id == bindparam("b_session_id"))
+    .values(
+        generation=bindparam("b_generation"),
+        last_used_at=bindparam("b_now"),
+        idle_expires_at=bindparam("b_idle_expires_at"),
+    )
+    .add_cte(
+        insert(refresh_tokens)
+        .values(
+            digest=bindparam("b_digest"),
+            session_id=bindparam("b_session_id"),
+            generation=bindparam("b_generation"),
+            issued_at=bindparam("b_now"),
+        )
+        .cte("new_token")
+    )
+)
 _ADVANCE_SESSION = (
     update(sessions)
     .where(sessions.c.id == bindparam("b_session_id"))
@@ -272,7 +294,7 @@ class SqlSessions:
 
     async def consume_refresh_token(
         self, digest: bytes, now: datetime, client: ClientInfo
-    ) -> PresentedToken | None:
+    ) -> tuple[PresentedToken, SessionSecret] | None:
         # The atomic step of rotation: mark the token used only if it is unused and its session
         # is live. Two concurrent refreshes both run this UPDATE; the row lock makes the second
         # wait, re-check "used_at IS NULL" after the first commits, and match nothing
@@ -304,18 +326,12 @@ class SqlSessions:
             idle_expires_at=row.idle_expires_at,
             absolute_expires_at=row.absolute_expires_at,
             successor_used_at=row.successor_used_at,
-        )
-
-    async def secret(self, session_id: str) -> SessionSecret | None:
-        row = (await self._conn.execute(_SESSION_SECRET, {"b_session_id": session_id})).first()
-        if row is None:
-            return None
-        return SessionSecret(
-            session_id=row.id,
+        ), SessionSecret(
+            session_id=row.session_id,
             user_id=row.user_id,
             client_id=row.client_id,
             secret_enc=row.secret_enc,
-            generation=row.generation,
+            generation=row.session_generation,
             idle_expires_at=row.idle_expires_at,
             absolute_expires_at=row.absolute_expires_at,
         )
@@ -328,6 +344,15 @@ class SqlSessions:
         now: datetime,
         idle_expires_at: datetime,
     ) -> None:
+        binds = {
+            "b_session_id": session_id,
+            "b_generation": generation,
+            "b_now": now,
+            "b_idle_expires_at": idle_expires_at,
+        }
+        if self._conn.dialect.name == "postgresql":
+            await self._conn.execute(_RECORD_ROTATION, {**binds, "b_digest": digest})
+            return
         await self._conn.execute(
             _INSERT_TOKEN,
             {
@@ -337,15 +362,7 @@ class SqlSessions:
                 "issued_at": now,
             },
         )
-        await self._conn.execute(
-            _ADVANCE_SESSION,
-            {
-                "b_session_id": session_id,
-                "b_generation": generation,
-                "b_now": now,
-                "b_idle_expires_at": idle_expires_at,
-            },
-        )
+        await self._conn.execute(_ADVANCE_SESSION, binds)
 
     async def session_of_token(self, digest: bytes) -> str | None:
         row = (

@@ -54,18 +54,16 @@ class Rotation:
         now = self._clock.now()
         events: list[RevocationEvent] = []
         async with self._uow() as uow:
-            found = await uow.sessions.consume_refresh_token(digest, now, client)
+            consumed = await uow.sessions.consume_refresh_token(digest, now, client)
+            found, secret = consumed if consumed is not None else (None, None)
             decision = decide_refresh(found, now, self._grace, client)
             metrics.REFRESHES.labels(decision.outcome.value).inc()
-            if decision.outcome is Outcome.INVALID or found is None:
+            if decision.outcome is Outcome.INVALID or found is None or secret is None:
                 raise InvalidRefreshToken()
             if decision.outcome is Outcome.REUSE:
                 events = await self._handle_reuse(uow, found, decision.cause, client, now)
                 await uow.commit()
             else:
-                secret = await uow.sessions.secret(found.session_id)
-                if secret is None:
-                    raise InvalidRefreshToken()
                 successor = self._successor(secret, found.generation)
                 if decision.outcome is Outcome.ROTATE:
                     idle = self._lifetimes.idle_expiry(now, secret.absolute_expires_at)
