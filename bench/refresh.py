@@ -10,9 +10,9 @@ Every virtual user owns one session and rotates its own chain, one rotation afte
   `__Secure-refresh_token` cookie (kept by hand: httpx will not send a Secure cookie over
   http://127.0.0.1), after a `POST /auth/login` through the edge.
 - `pg`: the ceiling. A bare asyncpg loop sending, per rotation, in one transaction, the same
-  five statements identity sends (captured with bench.serve_counted's statement log): the
-  conditional UPDATE … RETURNING, the SELECT of the facts, the SELECT of the session, the
-  INSERT of the successor and the UPDATE of the session. Pool: min(users, 20) connections,
+  three statements identity sends (captured with bench.serve_counted's statement log): the
+  conditional UPDATE … RETURNING, the SELECT of the facts (with the session's secret), and the
+  UPDATE of the session with the successor's INSERT as its CTE. Pool: min(users, 20) connections,
   identity's own pool limit (pool_size 10 + max_overflow 10).
 
 identity and the edge are pinned to the last core, the load generator (and the asyncpg loop)
@@ -49,32 +49,28 @@ POOL_LIMIT = 20
 
 # The statements of one rotation, as identity sends them (bench.serve_counted's log).
 CONSUME = (
-    "UPDATE refresh_tokens SET used_at=$1, used_ip=$2, used_user_agent=$3 "
-    "WHERE refresh_tokens.digest = $4 AND refresh_tokens.used_at IS NULL AND (EXISTS ("
-    "SELECT sessions.id FROM sessions WHERE sessions.id = refresh_tokens.session_id "
-    "AND sessions.revoked_at IS NULL AND sessions.idle_expires_at > $5 "
-    "AND sessions.absolute_expires_at > $6)) RETURNING refresh_tokens.session_id"
+    "UPDATE refresh_tokens SET used_at=$1::TIMESTAMP WITH TIME ZONE, used_ip=$2::VARCHAR, "
+    "used_user_agent=$3::VARCHAR WHERE refresh_tokens.digest = $4::BYTEA AND "
+    "refresh_tokens.used_at IS NULL AND (EXISTS (SELECT sessions.id FROM sessions WHERE "
+    "sessions.id = refresh_tokens.session_id AND sessions.revoked_at IS NULL AND "
+    "sessions.idle_expires_at > $1::TIMESTAMP WITH TIME ZONE AND sessions.absolute_expires_at > "
+    "$1::TIMESTAMP WITH TIME ZONE)) RETURNING refresh_tokens.session_id"
 )
 FACTS = (
     "SELECT refresh_tokens.session_id, refresh_tokens.generation, refresh_tokens.used_at, "
     "refresh_tokens.used_ip, refresh_tokens.used_user_agent, sessions.user_id, "
     "sessions.revoked_at, sessions.idle_expires_at, sessions.absolute_expires_at, "
+    "sessions.client_id, sessions.secret_enc, sessions.generation AS session_generation, "
     "successor.used_at AS successor_used_at FROM refresh_tokens JOIN sessions ON "
     "sessions.id = refresh_tokens.session_id LEFT OUTER JOIN refresh_tokens AS successor ON "
     "successor.session_id = refresh_tokens.session_id AND successor.generation = "
-    "refresh_tokens.generation + $1 WHERE refresh_tokens.digest = $2"
+    "refresh_tokens.generation + $1::INTEGER WHERE refresh_tokens.digest = $2::BYTEA"
 )
-SESSION = (
-    "SELECT sessions.id, sessions.user_id, sessions.client_id, sessions.created_at, "
-    "sessions.last_used_at, sessions.idle_expires_at, sessions.absolute_expires_at, "
-    "sessions.client_ip, sessions.user_agent, sessions.secret_enc, sessions.generation, "
-    "sessions.revoked_at, sessions.revoked_reason FROM sessions WHERE sessions.id = $1"
-)
-INSERT = (
-    "INSERT INTO refresh_tokens (digest, session_id, generation, issued_at) VALUES ($1, $2, $3, $4)"
-)
-TOUCH = (
-    "UPDATE sessions SET last_used_at=$1, idle_expires_at=$2, generation=$3 WHERE sessions.id = $4"
+ROTATE = (
+    "WITH new_token AS (INSERT INTO refresh_tokens (digest, session_id, generation, issued_at) "
+    "VALUES ($4::BYTEA, $5::VARCHAR, $3::INTEGER, $1::TIMESTAMP WITH TIME ZONE)) UPDATE sessions "
+    "SET last_used_at=$1::TIMESTAMP WITH TIME ZONE, idle_expires_at=$2::TIMESTAMP WITH TIME ZONE, "
+    "generation=$3::INTEGER WHERE sessions.id = $5::VARCHAR"
 )
 
 
@@ -142,7 +138,7 @@ def _cookie(answer: httpx.Response) -> str:
 
 
 class PgChains:
-    """The same five statements per rotation, straight from asyncpg (random successor digests:
+    """The same three statements per rotation, straight from asyncpg (random successor digests:
     the HMAC derivation and the encryption are identity's CPU, not PostgreSQL's)."""
 
     def __init__(self, pool: asyncpg.Pool, digests: list[bytes]) -> None:
@@ -152,15 +148,14 @@ class PgChains:
     async def rotate(self, i: int) -> None:
         now = datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
-            won = await conn.fetchrow(CONSUME, now, "127.0.0.1", "bench", self.digests[i], now, now)
+            won = await conn.fetchrow(CONSUME, now, "127.0.0.1", "bench", self.digests[i])
             if won is None:
                 raise RuntimeError("pg chain broken")
             facts = await conn.fetchrow(FACTS, 1, self.digests[i])
-            session = await conn.fetchrow(SESSION, facts["session_id"])
             successor = hashlib.sha256(os.urandom(32)).digest()
             generation = facts["generation"] + 1
-            await conn.execute(INSERT, successor, session["id"], generation, now)
-            await conn.execute(TOUCH, now, now + timedelta(days=14), generation, session["id"])
+            idle = now + timedelta(days=14)
+            await conn.execute(ROTATE, now, idle, generation, successor, facts["session_id"])
         self.digests[i] = successor
 
 
@@ -273,7 +268,7 @@ async def run(
             "server_cpus": list(SERVER_CPUS),
             "client_cpus": list(CLIENT_CPUS),
         },
-        "statements_per_rotation": ["BEGIN", CONSUME, FACTS, SESSION, INSERT, TOUCH, "COMMIT"],
+        "statements_per_rotation": ["BEGIN", CONSUME, FACTS, ROTATE, "COMMIT"],
         "results": per_users,
         "notes": notes,
     }
