@@ -180,7 +180,18 @@ def git_revision() -> str:
             timeout=10,
         )
         dirty = subprocess.run(
-            ["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"],
+            # The benchmarks' own outputs are not code: a run rewrites them as it goes.
+            [
+                "git",
+                "--no-optional-locks",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":!bench/results",
+                ":!docs",
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -670,27 +670,52 @@ How to profile: `BENCH_CPROFILE=/tmp/identity.prof` in the environment of
   identity's CPU per call is gRPC's Python machinery (py-spy: ~60 % of samples in the event loop's
   callbacks and gRPC's threads); memoising the auth interceptor's per-call handler wrapper gains
   nothing measurable (experiments table).
+* **Garbage-collector pauses.** A full collection walks every tracked object; identity holds
+  ~95 000 from imports and start-up alone, and the walk took 77–108 ms during a login storm
+  (`BENCH_GC_LOG=/path` makes `bench.serve_counted` log every generation-1/2 collection with its
+  wall and CPU time): those pauses were the storm's introspection p99. `identity serve`,
+  `identity dev` and `edge-http serve` now `gc.freeze()` once started (`identity/heap.py`); the
+  in-storm full collections then took ~3 ms.
 * **Zero statements per Introspect call.** Confirmed: the statements seen during the runs match
   an idle identity's background rate (revocation catch-up poll about once a second, signing-key
   reload), none are per call.
-* **Refresh** is CPU-bound in identity (one core at a few hundred rotations/s) while PostgreSQL
-  takes 4–9× more of the same statements. cProfile of a rotation load: SQLAlchemy statement
-  construction, cache-key generation and compilation ~25 % of identity's busy time, SQLAlchemy
-  engine/greenlet plumbing ~17 %, asyncio and socket sends ~22 %; seven round trips per rotation
-  (BEGIN, five statements, COMMIT) plus `pool_pre_ping`'s ping on each checkout (dropping it:
-  ~+5 %, within the noise, not done: it is what turns a connection PostgreSQL dropped into a
-  reconnect rather than a failed call).
-* **Login.** The hash pool's threads now run at nice +10 (`identity/services/hashing.py`, tested
-  from `/proc`). The bench splits each login's CPU: the Argon2 threads take about one hash time,
-  but the rest of identity (gRPC, SQLAlchemy for two transactions, signing) adds ~11 ms and
-  PostgreSQL, the load generator and the kernel a few more, so a 2-core machine runs at its
-  CPU-bound rate (logins/s ÷ that ≈ 1.0) well below `cores ÷ hash time`: the 0.85 target
-  assumes the rest of a login is free, which on 2 cores it is not. The Introspect probe during
-  the storm waits behind that same event-loop work (login steps of a few ms each), which nice
-  does not change; its p99 ratio stays above 2 and is very noisy across repeats.
-* **The machine.** This run's absolute figures are lower than the previous run's on the same
-  kind of machine (one Argon2 hash 35 ms vs 21 ms, the PostgreSQL ceiling ~1 000 vs ~1 900
-  rotations/s, with iowait visible in `top`): the host is shared. The ratios are what compare.
+* **Refresh.** The previous profile of a rotation load: SQLAlchemy statement construction,
+  cache-key generation and compilation ~25 % of identity's busy time, engine/greenlet plumbing
+  ~17 %, asyncio and socket sends ~22 %, over ten round trips per rotation (BEGIN, five
+  statements, COMMIT, and `pool_pre_ping`'s ping, which on asyncpg is three: BEGIN, `;`,
+  ROLLBACK). Three structural changes since: the hot statements are built once with bound
+  parameters (a call only binds a dict; the cache key is memoised); the session secret comes
+  with the facts' SELECT and the successor's INSERT rides as a CTE of the session's UPDATE
+  (five round trips; the consume UPDATE and the facts' SELECT stay apart because after a lost
+  race the SELECT needs a snapshot taken after the winner committed); and the per-checkout ping
+  is replaced by a checkout check that costs nothing for a live connection (asyncpg already
+  marks a connection the server closed; only one idle for over a second is pinged — tested by
+  terminating every backend). gRPC Refresh went from ~115 to ~300 rotations/s at 32 users
+  (÷ ceiling 0.13 → 0.31), still CPU-bound in identity on its one core. The edge, pinned to
+  the same core, is now the larger share of the HTTP path: edge ÷ gRPC 0.33–0.51, with a long
+  p99 tail at 32 and 64 users (two processes sharing one core, each closed-loop user waiting
+  behind both).
+* **Login.** A login used to be twelve round trips (two transactions, each with the three-trip
+  ping); it is now three: the throttle state and the user read in an autocommit unit of work
+  (no BEGIN/ROLLBACK; READ COMMITTED gives each statement its own snapshot anyway), then one
+  INSERT whose data-modifying CTEs also write the session, the audit event and the end of the
+  failure streak (`LoginLog` port; SQLite keeps separate statements in its transaction). An
+  in-process login loop went from 5.7 to ~4.2 ms of event-loop CPU per login; in the storm, the
+  rest of identity went from ~12 to 6.5–8.4 ms per login (it scales with the machine's speed:
+  one hash took 28–40 ms across this afternoon's runs). The hash pool's threads now run under
+  SCHED_IDLE (`IDENTITY_HASH_PRIORITY=idle`, the default; `low` keeps nice +10 for hosts shared
+  with other busy processes): an interleaved A/B (two runs each) gave a storm p99 of 9–23 ms
+  against 27–40 ms with nice +10 at the same login rate, because under the kernel's EEVDF
+  scheduler a woken event-loop thread does not always preempt a nice thread at once. With the
+  gc pauses gone too, the storm ÷ idle p99 ratio went from 7.6 to 2.2 (1.73–3.82), and logins ÷
+  ceiling from 0.69 to 0.76. The rest to 0.85 is not there on 2 cores: the parallel rate of
+  bare hashing threads alone (no gRPC, no database) is 0.90–1.02 of `cores ÷ hash time` in
+  this run's repeats (0.71–0.99 in this afternoon's quick runs),
+  and a login also costs PostgreSQL, the load generator and identity several ms of CPU that
+  the ceiling counts as free; logins/s ÷ the machine's CPU-bound rate is 0.98.
+* **The machine.** Absolute figures move between runs on the same kind of machine (one Argon2
+  hash took 21 ms one morning, 28–40 ms this afternoon; the PostgreSQL ceiling 1 000–1 900
+  rotations/s): the host is shared. The ratios are what compare.
 """
 
 
