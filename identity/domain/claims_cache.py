@@ -113,8 +113,9 @@ class ClaimsCache:
         checking exp/nbf/iat against `current` (a POSIX time) and the revocation view again;
         None on a miss. Raises ExpiredToken, NotYetValid or RevokedToken as the full check would.
         """
-        entry = self.lookup(token) if isinstance(token, str) else None
-        if entry is None:
+        # lookup(), inlined: this runs on every hit.
+        entry = self._entries.get(jti_hint(token)) if type(token) is str else None  # type: ignore[arg-type]
+        if entry is None or entry.token != token:
             return None
         if keys is not entry.keyset:
             if keys.get(entry.kid) != entry.key:  # the key was withdrawn or replaced
@@ -167,20 +168,21 @@ def jti_hint(token: str) -> str | None:
 
     identity writes `jti` first, so the first 44 characters (33 octets) of the payload usually
     hold `{"jti":"…"` whole and the rest is not decoded (this runs on every cache hit); any
-    other order falls back to decoding the whole segment."""
+    other order falls back to decoding the whole segment. The fast path does not look for the
+    segment's end first: 44 characters that run past it decode to something else or fail,
+    and a wrong hint is only a miss."""
     start = token.find(".") + 1
+    try:
+        head = binascii.a2b_base64(
+            token[start : start + _PREFIX].encode("ascii").translate(_URLSAFE_TO_STD)
+        )
+    except (UnicodeEncodeError, binascii.Error):
+        head = b""
+    if head[:_JTI_FIRST_LEN] == _JTI_FIRST:
+        close = head.find(b'"', _JTI_FIRST_LEN)
+        if close > 0:
+            return _text(head[_JTI_FIRST_LEN:close])
     end = token.find(".", start)
-    if end - start > _PREFIX:
-        try:
-            head = binascii.a2b_base64(
-                token[start : start + _PREFIX].encode("ascii").translate(_URLSAFE_TO_STD)
-            )
-        except (UnicodeEncodeError, binascii.Error):
-            return None
-        if head.startswith(_JTI_FIRST):
-            close = head.find(b'"', len(_JTI_FIRST))
-            if close > 0:
-                return _text(head[len(_JTI_FIRST) : close])
     payload = _decoded(token[start:end]) if end > start else None
     if payload is None:
         return None
@@ -194,6 +196,7 @@ def jti_hint(token: str) -> str | None:
 
 _PREFIX = 44  # a multiple of 4, so it decodes on its own
 _JTI_FIRST = b'{"jti":"'
+_JTI_FIRST_LEN = len(_JTI_FIRST)
 
 
 def _decoded(segment: str) -> bytes | None:
