@@ -674,7 +674,7 @@ How to profile: `BENCH_CPROFILE=/tmp/identity.prof` in the environment of
   ~95 000 from imports and start-up alone, and the walk took 77–108 ms during a login storm
   (`BENCH_GC_LOG=/path` makes `bench.serve_counted` log every generation-1/2 collection with its
   wall and CPU time): those pauses were the storm's introspection p99. `identity serve`,
-  `identity dev` and `edge-http serve` now `gc.freeze()` once started (`identity/heap.py`); the
+  `identity dev` and `edge-http serve` now `gc.freeze()` once started (`identity/runtime.py`); the
   in-storm full collections then took ~3 ms.
 * **Zero statements per Introspect call.** Confirmed: the statements seen during the runs match
   an idle identity's background rate (revocation catch-up poll about once a second, signing-key

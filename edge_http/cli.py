@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -11,8 +10,9 @@ from collections.abc import Sequence
 
 from edge_http.config import EdgeSettings
 from edge_http.server import build_server
-from identity.heap import freeze_startup_objects
+from identity import runtime
 from identity.logs import configure
+from identity.runtime import freeze_startup_objects
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = build_server(settings)
     freeze_startup_objects()
     logging.getLogger(__name__).info("edge listening on http://%s", settings.listen)
-    asyncio.run(server.serve())
+    runtime.run(server.serve())
     return 0
 
 

@@ -14,12 +14,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from identity import logs
+from identity import logs, runtime
 from identity.app import IdentityApp
 from identity.config import DEFAULT_DATA_DIR, Settings
 from identity.domain.errors import IdentityError
-from identity.heap import freeze_startup_objects
 from identity.persistence.database import migrate
+from identity.runtime import freeze_startup_objects
 
 log = logging.getLogger(__name__)
 
@@ -210,9 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_dir = Path(
                 args.data_dir or os.environ.get("IDENTITY_DATA_DIR") or DEFAULT_DATA_DIR
             )
-            asyncio.run(dev(settings, data_dir))
+            runtime.run(dev(settings, data_dir))
         elif args.command == "serve":
-            asyncio.run(serve(settings))
+            runtime.run(serve(settings))
         elif args.command == "migrate":
             app = IdentityApp(settings)
             asyncio.run(migrate(app.engine, settings.database_url))

@@ -1,15 +1,17 @@
-"""The servers' start-up heap freeze: start-up objects leave the collector's walk, and garbage
-made afterwards is still collected."""
+"""How the server processes run: on uvloop; start-up objects out of the collector's walk, and
+garbage made afterwards still collected."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from identity.heap import freeze_startup_objects
+from identity import runtime
+from identity.runtime import freeze_startup_objects
 
 
 @pytest.fixture
@@ -40,3 +42,11 @@ def test_cycles_made_after_the_freeze_are_still_collected(frozen: None) -> None:
     del a, b
     gc.collect()
     assert collected == ["a"]
+
+
+def test_servers_run_on_uvloop():
+    async def main() -> str:
+        await asyncio.sleep(0)
+        return type(asyncio.get_running_loop()).__module__
+
+    assert runtime.run(main()).startswith("uvloop")
