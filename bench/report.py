@@ -368,7 +368,9 @@ def section_login(data: dict[str, Any] | None) -> str:
 Command: `{data["command"]}`. Argon2id {s["argon2"]} (identity's defaults), hash pool
 {s["hash_workers"]}. identity is *not* pinned ({s["cores"]} cores: hashing is built to use every
 core); the load generator is pinned to core {s["client_cpus"]} while driving load and measures
-the ceiling with argon2-cffi directly while identity is idle, in every repeat. Storm:
+the ceiling with argon2-cffi directly while identity is idle, just before and just after every
+storm (the median hash time over at least 1.5 s each time; the repeat uses the mean of the
+two){_drift(r)}. Storm:
 {s["concurrency"]} concurrent logins ({s["users"]} users, each login a new session), closed
 loop, {s["duration_s"]} s; introspection probe: one call at a time, paced at
 {s["probe_rate_per_s"]:.0f}/s, alone and then during the storm. {s["repeats"]} repeats.
@@ -382,6 +384,12 @@ rate {fmt_num(r["parallel_per_s"], 1)}/s; login p50 / p99 {fmt_num(r["login_p50_
 during the storm {fmt_num(r["storm_p99_ms"], 2)} ms; identity CPU
 {fmt_num(r["server_cpu_cores"], 2)} cores.
 {_login_cpu(r)}"""
+
+
+def _drift(r: dict[str, Any]) -> str:
+    if "ceiling_drift" not in r:
+        return ""
+    return f"; the ceiling after ÷ before the storm: {fmt_ratio(r['ceiling_drift'])}"
 
 
 def _login_cpu(r: dict[str, Any]) -> str:
