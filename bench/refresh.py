@@ -7,8 +7,9 @@ Every virtual user owns one session and rotates its own chain, one rotation afte
 
 - `grpc`: `IdentityService.Refresh` with an `edge` credential, straight to identity.
 - `edge`: `POST /auth/refresh` on `edge-http serve` with `X-Requested-With: bench` and the
-  `__Secure-refresh_token` cookie (kept by hand: httpx will not send a Secure cookie over
-  http://127.0.0.1), after a `POST /auth/login` through the edge.
+  `__Secure-refresh_token` cookie (kept by hand: no client sends a Secure cookie over
+  http://127.0.0.1), after a `POST /auth/login` through the edge. Client: aiohttp (httpx's
+  per-request CPU made the load generator the limit at 32 and 64 users).
 - `pg`: the ceiling. A bare asyncpg loop sending, per rotation, in one transaction, the same
   three statements identity sends (captured with bench.serve_counted's statement log): the
   conditional UPDATE … RETURNING, the SELECT of the facts (with the session's secret), and the
@@ -32,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import asyncpg
 import grpc.aio
 import httpx
@@ -97,40 +99,50 @@ class GrpcChains:
 
 
 class EdgeChains:
-    def __init__(self, client: httpx.AsyncClient, cookies: list[str]) -> None:
-        self.client = client
+    """Refresh chains through the edge, driven with aiohttp: httpx, at 64 connections, took
+    ~10 ms of the load generator's CPU per request, so the generator's core was the limit
+    (measured: generator 100 %, identity and the edge 50–75 % of their core), not the edge."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str, cookies: list[str]) -> None:
+        self.session = session
+        self.base = base
         self.cookies = cookies
         self.dead: set[int] = set()
 
     @staticmethod
-    async def login(client: httpx.AsyncClient, email: str) -> str:
+    async def login(session: aiohttp.ClientSession, base: str, email: str) -> str:
         headers = {"X-Requested-With": "bench"}
         body = {"email": email, "password": PASSWORD}
-        answer = await client.post("/auth/register", json=body, headers=headers)
-        if answer.status_code not in (200, 201, 204):
-            raise RuntimeError(f"edge register: {answer.status_code} {answer.text[:200]}")
-        answer = await client.post("/auth/login", json=body, headers=headers)
-        if answer.status_code != 200:
-            raise RuntimeError(f"edge login: {answer.status_code} {answer.text[:200]}")
-        return _cookie(answer)
+        async with session.post(base + "/auth/register", json=body, headers=headers) as answer:
+            if answer.status not in (200, 201, 204):
+                raise RuntimeError(f"edge register: {answer.status} {(await answer.text())[:200]}")
+        async with session.post(base + "/auth/login", json=body, headers=headers) as answer:
+            if answer.status != 200:
+                raise RuntimeError(f"edge login: {answer.status} {(await answer.text())[:200]}")
+            return _cookie_of(answer.headers.getall("Set-Cookie", []))
 
     async def rotate(self, i: int) -> None:
         if i in self.dead:
             await asyncio.sleep(0.01)
             raise RuntimeError("chain broken")
-        answer = await self.client.post(
-            "/auth/refresh",
+        async with self.session.post(
+            self.base + "/auth/refresh",
             headers={"X-Requested-With": "bench", "Cookie": f"{COOKIE}={self.cookies[i]}"},
-        )
-        if answer.status_code != 200:
-            if answer.status_code == 401:
-                self.dead.add(i)
-            raise RuntimeError(f"edge refresh {answer.status_code}")
-        self.cookies[i] = _cookie(answer)
+        ) as answer:
+            await answer.read()
+            if answer.status != 200:
+                if answer.status == 401:
+                    self.dead.add(i)
+                raise RuntimeError(f"edge refresh {answer.status}")
+            self.cookies[i] = _cookie_of(answer.headers.getall("Set-Cookie", []))
 
 
 def _cookie(answer: httpx.Response) -> str:
-    for header in answer.headers.get_list("set-cookie"):
+    return _cookie_of(answer.headers.get_list("set-cookie"))
+
+
+def _cookie_of(set_cookie_headers: list[str]) -> str:
+    for header in set_cookie_headers:
         match = _COOKIE_RE.search(header)
         if match and match.group(1):
             return match.group(1)
@@ -208,12 +220,16 @@ async def run(
         pg_logins = await register_and_login(channel, stack.credentials["edge"], most, "pg", 4)
         pg_digests = [refresh_token_digest(t.refresh_token) for t in pg_logins]
         edge_chains: EdgeChains | None = None
-        client: httpx.AsyncClient | None = None
+        client: aiohttp.ClientSession | None = None
         if edge:
             try:
                 url = await stack.start_edge()
-                client = httpx.AsyncClient(
-                    base_url=url, limits=httpx.Limits(max_connections=most + 4), timeout=30.0
+                # Cookies are carried by hand (aiohttp, like browsers, keeps a Secure cookie off
+                # http://127.0.0.1); no jar.
+                client = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=most + 4),
+                    cookie_jar=aiohttp.DummyCookieJar(),
+                    timeout=aiohttp.ClientTimeout(total=30.0),
                 )
                 semaphore = asyncio.Semaphore(4)
                 tag = os.urandom(3).hex()
@@ -221,10 +237,10 @@ async def run(
                 async def edge_login(i: int) -> str:
                     async with semaphore:
                         assert client is not None
-                        return await EdgeChains.login(client, f"edge-{tag}-{i}@bench.invalid")
+                        return await EdgeChains.login(client, url, f"edge-{tag}-{i}@bench.invalid")
 
                 cookies = list(await asyncio.gather(*(edge_login(i) for i in range(most))))
-                edge_chains = EdgeChains(client, cookies)
+                edge_chains = EdgeChains(client, url, cookies)
             except Exception as exc:  # the edge may not be finished: record, go on
                 notes.append(f"edge part skipped: {type(exc).__name__}: {str(exc)[:300]}")
                 print("  " + notes[-1], flush=True)
@@ -254,7 +270,7 @@ async def run(
             per_users[str(n)] = _summ(results)
             print(f"  refresh users={n}: {_line(per_users[str(n)])}", flush=True)
         if client is not None:
-            await client.aclose()
+            await client.close()
         await channel.close()
     data = {
         "command": f"python -m bench.refresh --repeats {repeats} --duration {duration} "
