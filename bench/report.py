@@ -684,6 +684,12 @@ How to profile: `BENCH_CPROFILE=/tmp/identity.prof` in the environment of
   wall and CPU time): those pauses were the storm's introspection p99. `identity serve`,
   `identity dev` and `edge-http serve` now `gc.freeze()` once started (`identity/runtime.py`); the
   in-storm full collections then took ~3 ms.
+* **uvloop.** `identity serve`, `identity dev` and `edge-http serve` run their event loop on
+  uvloop (`identity/runtime.py`; it came with uvicorn[standard] and is now a direct dependency).
+  The A/B of `bench.experiments` (two identity processes on one database, Introspect at 64
+  concurrent, four repeats) gave 1.17× the throughput (0.98–1.27) at the same p99 (0.96) before
+  it was adopted; Introspect now runs at ~2 100 calls/s at 64 concurrent against ~1 400 in the
+  run before (the ratio to echo moved less, as the echo server's loop is not ours to change).
 * **Zero statements per Introspect call.** Confirmed: the statements seen during the runs match
   an idle identity's background rate (revocation catch-up poll about once a second, signing-key
   reload), none are per call.
@@ -698,29 +704,37 @@ How to profile: `BENCH_CPROFILE=/tmp/identity.prof` in the environment of
   race the SELECT needs a snapshot taken after the winner committed); and the per-checkout ping
   is replaced by a checkout check that costs nothing for a live connection (asyncpg already
   marks a connection the server closed; only one idle for over a second is pinged — tested by
-  terminating every backend). gRPC Refresh went from ~115 to ~300 rotations/s at 32 users
-  (÷ ceiling 0.13 → 0.31), still CPU-bound in identity on its one core. The edge, pinned to
-  the same core, is now the larger share of the HTTP path: edge ÷ gRPC 0.33–0.51, with a long
-  p99 tail at 32 and 64 users (two processes sharing one core, each closed-loop user waiting
-  behind both).
+  terminating every backend). gRPC Refresh went from ~115 to 300–420 rotations/s at 32 users
+  (÷ ceiling 0.13 → 0.27–0.31; uvloop is part of the latest figure), still CPU-bound in
+  identity on its one core. The edge figures at 32 and 64 users used to be the load
+  generator's: httpx spent ~10 ms of the generator's CPU per request at 64 connections, its
+  core ran at 100 % while identity and the edge used 50–75 % of theirs, and the edge's p99 ran
+  to 2–4 s; the edge load now goes through aiohttp, and edge ÷ gRPC is ~0.65 at every
+  concurrency (the edge and identity share one core).
 * **Login.** A login used to be twelve round trips (two transactions, each with the three-trip
   ping); it is now three: the throttle state and the user read in an autocommit unit of work
   (no BEGIN/ROLLBACK; READ COMMITTED gives each statement its own snapshot anyway), then one
   INSERT whose data-modifying CTEs also write the session, the audit event and the end of the
   failure streak (`LoginLog` port; SQLite keeps separate statements in its transaction). An
   in-process login loop went from 5.7 to ~4.2 ms of event-loop CPU per login; in the storm, the
-  rest of identity went from ~12 to 6.5–8.4 ms per login (it scales with the machine's speed:
-  one hash took 28–40 ms across this afternoon's runs). The hash pool's threads now run under
+  rest of identity went from ~12 to ~6 ms per login (it scales with the machine's speed: one
+  hash took 24–40 ms across this afternoon's runs). The hash pool's threads now run under
   SCHED_IDLE (`IDENTITY_HASH_PRIORITY=idle`, the default; `low` keeps nice +10 for hosts shared
   with other busy processes): an interleaved A/B (two runs each) gave a storm p99 of 9–23 ms
   against 27–40 ms with nice +10 at the same login rate, because under the kernel's EEVDF
   scheduler a woken event-loop thread does not always preempt a nice thread at once. With the
-  gc pauses gone too, the storm ÷ idle p99 ratio went from 7.6 to 2.2 (1.73–3.82), and logins ÷
-  ceiling from 0.69 to 0.76. The rest to 0.85 is not there on 2 cores: the parallel rate of
-  bare hashing threads alone (no gRPC, no database) is 0.90–1.02 of `cores ÷ hash time` in
-  this run's repeats (0.71–0.99 in this afternoon's quick runs),
-  and a login also costs PostgreSQL, the load generator and identity several ms of CPU that
-  the ceiling counts as free; logins/s ÷ the machine's CPU-bound rate is 0.98.
+  gc pauses gone too, the probe's p99 during the storm fell from ~20–90 ms to ~8 ms; as a
+  ratio to its idle p99 (which uvloop also lowered, to ~3 ms) it is 2.2–3.0 across the last
+  runs, with a repeat now and then still near 8 (one 27 ms p99: 1 % of 250 probes is three
+  calls). Logins ÷ `cores ÷ hash time`: 0.66–0.76 across the last runs. The rest to 0.85 is
+  not there on 2 cores: the ceiling assumes two hashes at once take as long as one alone,
+  and here two bare hashing threads (no gRPC, no database) reach only 0.79–0.88 of it (the
+  two vCPUs share caches and memory bandwidth; a hash is 19 MiB of memory-hard work); logins
+  reach ~0.8 of that measured parallel rate and 0.96–0.98 of the machine's CPU-bound rate
+  (PostgreSQL, the load generator and identity's non-hash work are real CPU the ceiling counts
+  as free). The bench now measures the ceiling for 1.5 s on both sides of each storm and
+  averages them: eight hashes before the storm (the old method) let the ratio swing 0.48–1.00
+  between identical runs.
 * **The machine.** Absolute figures move between runs on the same kind of machine (one Argon2
   hash took 21 ms one morning, 28–40 ms this afternoon; the PostgreSQL ceiling 1 000–1 900
   rotations/s): the host is shared. The ratios are what compare.
