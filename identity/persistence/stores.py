@@ -143,26 +143,6 @@ _PRESENTED_TOKEN = (
     )
     .where(refresh_tokens.c.digest == bindparam("b_digest"))
 )
-# A rotation's writes in one statement: the successor token, and the session moved on to it.
-_RECORD_ROTATION = (
-    update(sessions)
-    .where(sessions.c.id == bindparam("b_session_id"))
-    .values(
-        generation=bindparam("b_generation"),
-        last_used_at=bindparam("b_now"),
-        idle_expires_at=bindparam("b_idle_expires_at"),
-    )
-    .add_cte(
-        insert(refresh_tokens)
-        .values(
-            digest=bindparam("b_digest"),
-            session_id=bindparam("b_session_id"),
-            generation=bindparam("b_generation"),
-            issued_at=bindparam("b_now"),
-        )
-        .cte("new_token")
-    )
-)
 _ADVANCE_SESSION = (
     update(sessions)
     .where(sessions.c.id == bindparam("b_session_id"))
@@ -171,6 +151,18 @@ _ADVANCE_SESSION = (
         last_used_at=bindparam("b_now"),
         idle_expires_at=bindparam("b_idle_expires_at"),
     )
+)
+# PostgreSQL: a rotation's writes in one statement, the successor token riding as a CTE of the
+# session's advance.
+_RECORD_ROTATION = _ADVANCE_SESSION.add_cte(
+    insert(refresh_tokens)
+    .values(
+        digest=bindparam("b_digest"),
+        session_id=bindparam("b_session_id"),
+        generation=bindparam("b_generation"),
+        issued_at=bindparam("b_now"),
+    )
+    .cte("new_token")
 )
 _THROTTLE_STATE = select(login_throttle.c.key, login_throttle.c.blocked_until).where(
     login_throttle.c.key.in_(bindparam("keys", expanding=True))
