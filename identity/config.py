@@ -136,7 +136,7 @@ class Settings:
     argon2_time_cost: int = MIN_TIME_COST
     argon2_parallelism: int = 1
     hash_workers: int = max(1, os.cpu_count() or 1)
-    hash_priority: str = "idle"
+    hash_priority: str = HASH_PRIORITIES[0]
     reuse_revokes_all: bool = False
     jwks_max_age: timedelta = timedelta(seconds=300)
     key_rotation_interval: timedelta = timedelta(days=30)

@@ -39,9 +39,9 @@ def freeze_startup_objects() -> None:
 
     Called by the server entry points (`identity serve`, `identity dev`, `edge-http serve`)
     once everything is built, never by library code: it is a decision for the whole process.
-    What is alive then lives as long as the process. Objects
-    freed later are still freed by reference counting; only cycles among them are not reclaimed,
-    and start-up state does not form garbage cycles.
+    What is alive then lives as long as the process. Objects freed later are still freed by
+    reference counting; only cycles among them are not reclaimed, and start-up state does not
+    form garbage cycles.
     """
     gc.collect()
     gc.freeze()

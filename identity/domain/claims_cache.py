@@ -93,14 +93,6 @@ class ClaimsCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def lookup(self, token: str) -> CachedClaims | None:
-        """The entry verified for exactly this string, or None."""
-        jti = jti_hint(token)
-        entry = self._entries.get(jti) if jti is not None else None
-        if entry is None or entry.token != token:
-            return None
-        return entry
-
     def hit(
         self,
         token: str,
@@ -113,7 +105,7 @@ class ClaimsCache:
         checking exp/nbf/iat against `current` (a POSIX time) and the revocation view again;
         None on a miss. Raises ExpiredToken, NotYetValid or RevokedToken as the full check would.
         """
-        # lookup(), inlined: this runs on every hit.
+        # The entry verified for exactly this string (the hint is only an index).
         entry = self._entries.get(jti_hint(token)) if type(token) is str else None  # type: ignore[arg-type]
         if entry is None or entry.token != token:
             return None

@@ -29,7 +29,7 @@ MIN_TIME_COST = 2
 # (an overloaded event loop, a busy neighbour process), logins get next to no CPU; the bounded
 # queue below then sheds them with Overloaded. "low" (nice +10 only) keeps logins moving at
 # about a tenth of a contended core instead, for hosts shared with other busy processes.
-HASH_PRIORITIES = ("idle", "low")
+HASH_PRIORITIES = ("idle", "low")  # the first is the default
 HASH_THREAD_NICENESS = 10
 
 
@@ -58,7 +58,7 @@ class PasswordHashing:
         params: Argon2Params,
         workers: int | None = None,
         max_waiting: int | None = None,
-        priority: str = "idle",
+        priority: str = HASH_PRIORITIES[0],
     ) -> None:
         if priority not in HASH_PRIORITIES:
             raise ValueError(f"priority: one of {', '.join(HASH_PRIORITIES)}")
