@@ -11,8 +11,11 @@ monkeypatches of bench._patches (bench.experiments only). With BENCH_TRACEMALLOC
 (bench.soak --tracemalloc) tracemalloc traces allocations and, every BENCH_TRACEMALLOC_EVERY
 seconds (default 60), the top allocation sites and the growth since the first snapshot are
 appended to that file. With BENCH_GC_LOG=/path every garbage collection of generation 1 or 2
-appends "generation wall-seconds thread-cpu-seconds objects-collected" to that file. Nothing
-else differs from `identity serve`.
+appends "generation wall-seconds thread-cpu-seconds objects-collected" to that file. With
+BENCH_LOOP_LAG=/path a task on identity's event loop sleeps 5 ms at a time and appends
+"unix-time lateness-ms loop-thread-cpu-ms" for each sleep: a late wake-up with CPU spent in the
+window means the loop was busy with other steps, one without means the thread was waiting for a
+core. Nothing else differs from `identity serve`.
 """
 
 from __future__ import annotations
@@ -114,6 +117,32 @@ def _gc_log(path: str) -> None:
     gc.callbacks.append(callback)
 
 
+def _loop_lag(path: str) -> None:
+    import asyncio
+
+    import identity.cli
+
+    started = identity.cli.freeze_startup_objects
+
+    async def monitor() -> None:
+        with open(path, "a", buffering=1) as out:
+            while True:
+                wall, cpu = time.perf_counter(), time.thread_time()
+                await asyncio.sleep(0.005)
+                late = (time.perf_counter() - wall - 0.005) * 1e3
+                busy = (time.thread_time() - cpu) * 1e3
+                out.write(f"{time.time():.4f} {late:.3f} {busy:.3f}\n")
+
+    def start_then_monitor() -> None:  # called on the running loop once identity has started
+        started()
+        _tasks.add(asyncio.get_running_loop().create_task(monitor()))
+
+    identity.cli.freeze_startup_objects = start_then_monitor  # type: ignore[assignment]
+
+
+_tasks: set[Any] = set()
+
+
 def read_count(path: str) -> int:
     try:
         with open(path) as f:
@@ -133,6 +162,9 @@ def main() -> int:
     gc_path = os.environ.get("BENCH_GC_LOG")
     if gc_path:  # how long do the collector's pauses stop the event loop?
         _gc_log(gc_path)
+    lag_path = os.environ.get("BENCH_LOOP_LAG")
+    if lag_path:  # is a slow call the event loop's own work, or a wait for a core?
+        _loop_lag(lag_path)
     experiments = os.environ.get("BENCH_EXPERIMENTS")
     if experiments:  # bench.experiments only: measure a proposed change before it is made
         from bench._patches import apply
