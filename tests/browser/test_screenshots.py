@@ -1,7 +1,14 @@
-"""Screenshots of the demo page for docs/screenshots/ (and a check that it renders as designed)."""
+"""Screenshots of the demo page (and a check that it renders as designed).
+
+They go to a temporary directory, so a test run leaves the work tree clean; to refresh the ones
+in docs/screenshots/ after a change to the page, run
+
+    IDENTITY_SCREENSHOTS_DIR=docs/screenshots scripts/test tests/browser/test_screenshots.py
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
@@ -13,7 +20,7 @@ from tests.edge.support import CSRF, cookie_header, refresh_cookie, running_edge
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
 PHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
@@ -49,9 +56,16 @@ async def fresh_identity(start_identity):
     return await start_identity("sqlite")
 
 
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chosen = os.environ.get("IDENTITY_SCREENSHOTS_DIR")
+    where = ROOT / chosen if chosen else tmp_path_factory.mktemp("screenshots")
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-async def test_demo_page_screenshots(browser: Browser, fresh_identity, scheme):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+async def test_demo_page_screenshots(browser: Browser, fresh_identity, screenshots, scheme):
     async with running_edge(fresh_identity) as edge:
         context = await browser.new_context(
             viewport={"width": 1280, "height": 900}, color_scheme=scheme, device_scale_factor=1
@@ -61,7 +75,7 @@ async def test_demo_page_screenshots(browser: Browser, fresh_identity, scheme):
             await page.goto(edge.url)
             await expect(page.locator("#status")).to_have_text("Signed out")
             if scheme == "light":
-                await page.screenshot(path=SCREENSHOTS / "signed-out.png")
+                await page.screenshot(path=screenshots / "signed-out.png")
 
             email = f"ada-{scheme}@example.com"
             created = await edge.client.post(
@@ -76,6 +90,6 @@ async def test_demo_page_screenshots(browser: Browser, fresh_identity, scheme):
             await expect(page.locator("#sessions li")).to_have_count(3)
             await expect(page.locator("#sessions")).to_contain_text("Ended: suspected token theft")
             await expect(page.locator("#sessions")).to_contain_text("Safari on iOS")
-            await page.screenshot(path=SCREENSHOTS / f"dashboard-{scheme}.png", full_page=True)
+            await page.screenshot(path=screenshots / f"dashboard-{scheme}.png", full_page=True)
         finally:
             await context.close()
