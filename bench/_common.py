@@ -73,6 +73,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "loadavg_at_start": [round(x, 2) for x in load],
+        "code": git_revision(),
         "packages": {
             name: _version(name)
             for name in (
