@@ -664,9 +664,10 @@ How to profile: `BENCH_CPROFILE=/tmp/identity.prof` in the environment of
   Verifier is 1.2–1.6× faster for all three. Re-measured on a slower day (floors ES256 ~125,
   RS256 ~85, EdDSA ~180 µs), each piece alone in a tight loop: the alphabet regex 2.6 µs,
   payload and signature base64 2.4 + 1.5, orjson 1.6, the claim checks 6.1, the R‖S → DER
-  conversion 2.9, the read-only copy handed to the caller 3.1, the cache insert ~12; with the
-  signature stubbed, the whole miss path is 31–37 µs (no cache) and 44–48 µs (cache), and the
-  real run is a further 4–35 µs slower than floor + stubbed path (the interleaving cost above).
+  conversion 2.9, the read-only copy handed to the caller 3.1, the cache's miss and insert
+  ~12; with the signature stubbed, the whole miss path is 31–37 µs (no cache) and 44–48 µs
+  (cache), and the real run is a further 4–35 µs slower than floor + stubbed path (the
+  interleaving cost above).
   No single piece is worth more than a few per cent of the ratio; the floor's tight loop is the
   bar the CPython path does not reach for the two fast algorithms.
 * **Claims cache.** `Verifier(cache_size=4096)` (default; 0 turns it off) keys verified claims by
