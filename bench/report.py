@@ -644,32 +644,30 @@ How to profile: `BENCH_CPROFILE=/tmp/identity.prof` in the environment of
 `python -m bench.serve_counted serve` runs identity under cProfile (stats written at SIGTERM);
 `py-spy record -p <pid>` works too, but SQLAlchemy's greenlets cut its stacks short.
 
-* **Offline verification, first seen.** Before this issue `Verifier.verify` took ~260 µs per
-  RS256 token against ~50 µs of signature check: PyJWT 2.15 checks every character of every
-  segment against the base64url alphabet in a Python generator, and the verifier parsed each
-  token twice. The token rules (`identity/domain/token_rules.py`, shared with Introspect) now
-  decode the compact serialisation themselves — one regular expression for the unpadded
-  alphabet, `binascii` with a canonical-encoding check, the header parse memoised by its exact
-  segment — and verify with `cryptography` directly under the key's one algorithm (ES256:
-  exactly 64 octets R‖S, then DER). A second profile then found `json.loads` (4–7 µs) and the
-  frozen-dataclass `AccessClaims` (~5 µs) the largest pieces left: payloads now parse with
-  orjson and the claims are a NamedTuple. Every check is kept. What is left: ~12–20 µs of
-  CPython per token (three base64 decodes, the parse, the claim checks, the cache insert) and a
-  cost that is not in any profile: recording the verifier's signature checks and replaying them
-  in a tight loop, the sum of that replay and the Python-only time (signature check stubbed) is
-  15–25 µs below the verifier's real time per token — the interleaved signature check runs
-  slower than the floor's tight loop (CPU caches and branch predictors refilled after the
-  Python work). EdDSA (floor ~120 µs) meets 0.75; ES256 and RS256
-  (floors ~75 and ~50 µs) cannot with that much fixed cost around them. Against plain PyJWT the
-  Verifier is 1.2–1.6× faster for all three. Re-measured on a slower day (floors ES256 ~125,
-  RS256 ~85, EdDSA ~180 µs), each piece alone in a tight loop: the alphabet regex 2.6 µs,
-  payload and signature base64 2.4 + 1.5, orjson 1.6, the claim checks 6.1, the R‖S → DER
-  conversion 2.9, the read-only copy handed to the caller 3.1, the cache's miss and insert
-  ~12; with the signature stubbed, the whole miss path is 31–37 µs (no cache) and 44–48 µs
-  (cache), and the real run is a further 4–35 µs slower than floor + stubbed path (the
-  interleaving cost above).
-  No single piece is worth more than a few per cent of the ratio; the floor's tight loop is the
-  bar the CPython path does not reach for the two fast algorithms.
+* **Offline verification, first seen.** Before this issue `Verifier.verify` took ~260 µs per RS256
+  token against ~50 µs of signature check: PyJWT 2.15 checks every character of every segment
+  against the base64url alphabet in a Python generator, and the verifier parsed each token twice.
+  The token rules (`identity/domain/token_rules.py`, shared with Introspect) now decode the compact
+  serialisation themselves — one regular expression for the unpadded alphabet, `binascii` with a
+  canonical-encoding check, the header parse memoised by its exact segment — and verify with
+  `cryptography` directly under the key's one algorithm (ES256: exactly 64 octets R‖S, then DER). A
+  second profile then found `json.loads` (4–7 µs) and the frozen-dataclass `AccessClaims` (~5 µs)
+  the largest pieces left: payloads now parse with orjson and the claims are a NamedTuple. Every
+  check is kept. What is left: ~12–20 µs of CPython per token (three base64 decodes, the parse, the
+  claim checks, the cache insert) and a cost that is not in any profile: recording the verifier's
+  signature checks and replaying them in a tight loop, the sum of that replay and the Python-only
+  time (signature check stubbed) is 15–25 µs below the verifier's real time per token — the
+  interleaved signature check runs slower than the floor's tight loop (CPU caches and branch
+  predictors refilled after the Python work). EdDSA (the slowest floor) sits at the bar, 0.72–0.79
+  across the last runs; ES256 and RS256 (faster floors) cannot reach it with that much fixed cost
+  around them. Against plain PyJWT the Verifier is 1.2–1.7× faster for all three. Re-measured on a
+  slower day (floors ES256 ~125, RS256 ~85, EdDSA ~180 µs), each piece alone in a tight loop: the
+  alphabet regex 2.6 µs, payload and signature base64 2.4 + 1.5, orjson 1.6, the claim checks 6.1,
+  the R‖S → DER conversion 2.9, the read-only copy handed to the caller 3.1, the cache's miss and
+  insert ~12; with the signature stubbed, the whole miss path is 31–37 µs (no cache) and 44–48 µs
+  (cache), and the real run is a further 4–35 µs slower than floor + stubbed path (the interleaving
+  cost above). No single piece is worth more than a few per cent of the ratio; the floor's tight
+  loop is the bar the CPython path does not reach for the two fast algorithms.
 * **Claims cache.** `Verifier(cache_size=4096)` (default; 0 turns it off) keys verified claims by
   `jti` (DESIGN §4: never by the token string). A hit needs the identical token string, the same
   key still published under its `kid`, and re-checks exp/nbf/iat and the revocation view every
@@ -733,9 +731,11 @@ How to profile: `BENCH_CPROFILE=/tmp/identity.prof` in the environment of
   against 27–40 ms with nice +10 at the same login rate, because under the kernel's EEVDF
   scheduler a woken event-loop thread does not always preempt a nice thread at once. With the
   gc pauses gone too, the probe's p99 during the storm fell from ~20–90 ms to ~8 ms; as a
-  ratio to its idle p99 (which uvloop also lowered, to ~3 ms) it is 2.2–3.0 across the last
+  ratio to its idle p99 (which uvloop also lowered, to ~3 ms) it was 2.2–3.0 in the previous
   runs, with a repeat now and then still near 8 (one 27 ms p99: 1 % of 250 probes is three
-  calls). Logins ÷ `cores ÷ hash time`: 0.66–0.76 across the last runs. The rest to 0.85 is
+  calls); the run above gives 1.98 with a storm p99 as before (~9 ms) but a higher idle p99
+  (4.6 ms): the verdict sits at the edge of the noise, nothing in the product changed between
+  those runs. Logins ÷ `cores ÷ hash time`: 0.65–0.76 across the last runs. The rest to 0.85 is
   not there on 2 cores: the ceiling assumes two hashes at once take as long as one alone,
   and here two bare hashing threads (no gRPC, no database) reach only 0.79–0.88 of it (the
   two vCPUs share caches and memory bandwidth; a hash is 19 MiB of memory-hard work); logins
