@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+from sqlalchemy.engine import make_url
 
+from identity.app import IdentityApp
 from identity.persistence.database import PING_IF_IDLE_FOR_S
 from identity.v1 import identity_pb2 as pb
-from tests.helpers import login, register_and_login
+from tests.conftest import Running, make_channel, settings_for
+from tests.helpers import login, refresh, register_and_login
 
 
 async def test_connections_whose_backend_was_terminated_are_replaced_unseen(
@@ -38,3 +41,78 @@ async def test_connections_whose_backend_was_terminated_are_replaced_unseen(
         pb.RefreshRequest(refresh_token=first.refresh_token), metadata=s.md()
     )
     assert refreshed.access_token
+
+
+class FreezingProxy:
+    """A TCP relay to PostgreSQL that can go silent on the connections it carries without closing
+    any: both ends still see an open socket, as when a firewall or NAT drops its state. New
+    connections are relayed normally."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._upstream = (host, port)
+        self._frozen: set[asyncio.StreamWriter] = set()
+        self._open: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def freeze_open_connections(self) -> int:
+        self._frozen |= self._open
+        return len(self._open)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._open):
+            writer.close()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self._upstream)
+        self._open |= {writer, up_writer}
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                if dst not in self._frozen:  # frozen: swallowed, never answered, never closed
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+
+async def test_idle_connections_cut_silently_are_pinged_and_replaced(pg, unique_email):
+    """The other half of the checkout check: a pooled connection idle for longer than
+    PING_IF_IDLE_FOR_S that went silent (no close, no reset: nothing for asyncpg to notice) is
+    pinged, fails, and is replaced before a call uses it."""
+    database_url = make_url(await pg.create_database())
+    upstream = make_url(pg.dsn)
+    proxy = FreezingProxy(upstream.host or "127.0.0.1", upstream.port or 5432)
+    proxied = database_url.set(host="127.0.0.1", port=await proxy.start())
+    app = IdentityApp(settings_for(proxied.render_as_string(hide_password=False)))
+    port = await app.start()
+    channel = make_channel(f"127.0.0.1:{port}")
+    try:
+        s = Running(
+            app,
+            f"127.0.0.1:{port}",
+            {"edge": await app.create_credential("edge", "test-edge")},
+            channel,
+            "postgres",
+        )
+        email = unique_email()
+        await register_and_login(s, email)
+        await asyncio.gather(*(login(s, email) for _ in range(3)))
+        await asyncio.sleep(PING_IF_IDLE_FOR_S * 1.5)
+        assert proxy.freeze_open_connections() >= 2
+        # Every pooled connection is now silent; without the ping the login's statements would
+        # wait on one of them until the statement timeout and answer UNAVAILABLE.
+        tokens = await login(s, email)
+        assert tokens.access_token
+        assert (await refresh(s, tokens.refresh_token)).access_token
+    finally:
+        await channel.close()
+        await app.stop(grace=0.5)
+        await proxy.close()
+        await pg.drop_database(database_url.render_as_string(hide_password=False))
