@@ -14,11 +14,14 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import await_only
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 STATEMENT_TIMEOUT_MS = 5000
-# A pooled connection idle for longer than this is pinged before it is handed out.
+# A pooled connection idle for longer than this is pinged before it is handed out; a ping not
+# answered within PING_TIMEOUT_S (a ";" takes milliseconds) replaces the connection.
 PING_IF_IDLE_FOR_S = 1.0
+PING_TIMEOUT_S = 1.0
 _RETURNED_AT = "identity.returned_at"
 
 
@@ -63,8 +66,16 @@ def _check_connections_on_checkout(engine: AsyncEngine) -> None:
         returned_at = record.info.get(_RETURNED_AT)
         if returned_at is not None and time.monotonic() - returned_at > PING_IF_IDLE_FOR_S:
             try:
-                dbapi_connection.ping()
+                # Not dbapi_connection.ping(): on asyncpg that is three round trips (BEGIN, ";",
+                # ROLLBACK) bounded only by the statement timeout. One ";" on the simple query
+                # protocol (no prepared statement, so also safe behind pgbouncer), bounded by
+                # PING_TIMEOUT_S: a connection cut silently costs a second, not five.
+                await_only(record.driver_connection.execute(";", timeout=PING_TIMEOUT_S))
             except Exception as error:
+                # This connection only (SQLAlchemy terminates it). Not InvalidatePoolError, which
+                # SQLAlchemy's own pre-ping raises: its soft invalidation closes the other stale
+                # connections gracefully, and asyncpg's graceful close waits out a silent socket
+                # (measured: 5 s instead of 1 s per dead connection).
                 raise DisconnectionError("ping failed") from error
 
 
