@@ -99,6 +99,7 @@ async def start_identity(pg: PgServer) -> AsyncIterator[StartIdentity]:
             role: await app.create_credential(role, f"test-{role}")
             for role in ("edge", "service", "admin")
         }
+        remember(*credentials.values())  # service credentials are secrets too
         channel = make_channel(f"127.0.0.1:{port}")
         running = Running(app, f"127.0.0.1:{port}", credentials, channel, backend)
         started.append((running, url))
@@ -226,5 +227,31 @@ class RememberSecrets(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[mis
         return call
 
 
+class RememberStreamSecrets(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    """RememberSecrets for server-streaming calls (WatchRevocations): the error that ends a
+    stream is an error answer too. The stream is handed on through an async generator, which
+    grpc.aio reads for the caller's read() and async for alike."""
+
+    async def intercept_unary_stream(
+        self, continuation: Any, details: Any, request: Any
+    ) -> AsyncIterator[Any]:
+        _remember_fields(request)
+        call = await continuation(details, request)
+
+        async def responses() -> AsyncIterator[Any]:
+            try:
+                async for response in call:
+                    _remember_fields(response)
+                    yield response
+            except grpc.aio.AioRpcError as error:
+                ERROR_CAPTURE.saw(f"{error.code().name}: {error.details() or ''}")
+                raise
+            ERROR_CAPTURE.saw(None)
+
+        return responses()
+
+
 def make_channel(target: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(target, interceptors=[RememberSecrets()])
+    return grpc.aio.insecure_channel(
+        target, interceptors=[RememberSecrets(), RememberStreamSecrets()]
+    )
