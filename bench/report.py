@@ -695,8 +695,9 @@ How to profile: `BENCH_CPROFILE=/tmp/identity.prof` in the environment of
   uvloop (`identity/runtime.py`; it came with uvicorn[standard] and is now a direct dependency).
   The A/B of `bench.experiments` (two identity processes on one database, Introspect at 64
   concurrent, four repeats) gave 1.17× the throughput (0.98–1.27) at the same p99 (0.96) before
-  it was adopted; Introspect now runs at ~2 100 calls/s at 64 concurrent against ~1 400 in the
-  run before (the ratio to echo moved less, as the echo server's loop is not ours to change).
+  it was adopted; Introspect ran at ~2 100 calls/s at 64 concurrent against ~1 400 in the run
+  before (the ratio to echo moved less, as the echo server's loop is not ours to change). On
+  the slower host of the run above, echo and Introspect both lost about a third (1 340 calls/s).
 * **Zero statements per Introspect call.** Confirmed: the statements seen during the runs match
   an idle identity's background rate (revocation catch-up poll about once a second, signing-key
   reload), none are per call.
@@ -712,7 +713,8 @@ How to profile: `BENCH_CPROFILE=/tmp/identity.prof` in the environment of
   is replaced by a checkout check that costs nothing for a live connection (asyncpg already
   marks a connection the server closed; only one idle for over a second is pinged — tested by
   terminating every backend). gRPC Refresh went from ~115 to 300–420 rotations/s at 32 users
-  (÷ ceiling 0.13 → 0.27–0.31; uvloop is part of the latest figure), still CPU-bound in
+  (÷ ceiling 0.13 → 0.27–0.31; uvloop is part of that figure; 247/s and 0.25 on the slower host
+  of the run above, whose PostgreSQL ceiling was ~990/s), still CPU-bound in
   identity on its one core. The edge figures at 32 and 64 users used to be the load
   generator's: httpx spent ~10 ms of the generator's CPU per request at 64 connections, its
   core ran at 100 % while identity and the edge used 50–75 % of theirs, and the edge's p99 ran
