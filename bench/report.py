@@ -755,8 +755,8 @@ How to profile: `BENCH_CPROFILE=/tmp/identity.prof` in the environment of
   event-loop work per login (the asyncpg/SQLAlchemy execution is the largest part) or serving
   Introspect from a process that does not run logins.
 * **The machine.** Absolute figures move between runs on the same kind of machine (one Argon2
-  hash took 21 ms one morning, 28–40 ms this afternoon; the PostgreSQL ceiling 1 000–1 900
-  rotations/s): the host is shared. The ratios are what compare.
+  hash took 21 ms one morning, 28–40 ms that afternoon, ~39 ms in the evening run above; the
+  PostgreSQL ceiling 900–1 900 rotations/s): the host is shared. The ratios are what compare.
 """
 
 
