@@ -59,7 +59,7 @@ def _check_connections_on_checkout(engine: AsyncEngine) -> None:
         record.info[_RETURNED_AT] = time.monotonic()
 
     @event.listens_for(engine.sync_engine, "checkout")
-    def _checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    def _checkout(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
         # DisconnectionError makes the pool discard this connection and open another.
         if record.driver_connection is None or record.driver_connection.is_closed():
             raise DisconnectionError("connection closed by the server")
@@ -75,7 +75,8 @@ def _check_connections_on_checkout(engine: AsyncEngine) -> None:
                 # This connection only (SQLAlchemy terminates it). Not InvalidatePoolError, which
                 # SQLAlchemy's own pre-ping raises: its soft invalidation closes the other stale
                 # connections gracefully, and asyncpg's graceful close waits out a silent socket
-                # (measured: 5 s instead of 1 s per dead connection).
+                # (measured with tests/persistence' relay: a login behind three dead connections
+                # took 5 s that way, 3 s this way).
                 raise DisconnectionError("ping failed") from error
 
 
