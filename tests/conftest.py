@@ -212,6 +212,10 @@ def _remember_fields(message: Any) -> None:
             remember(value)
 
 
+def _saw_error(error: grpc.aio.AioRpcError) -> None:
+    ERROR_CAPTURE.saw(f"{error.code().name}: {error.details() or ''}")
+
+
 class RememberSecrets(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     """Registers every password and token the tests send or receive, for the log-leak check,
     and every error's status details, for the error-body check."""
@@ -223,7 +227,7 @@ class RememberSecrets(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[mis
             _remember_fields(await call)
             ERROR_CAPTURE.saw(None)
         except grpc.aio.AioRpcError as error:
-            ERROR_CAPTURE.saw(f"{error.code().name}: {error.details() or ''}")
+            _saw_error(error)
         return call
 
 
@@ -244,7 +248,7 @@ class RememberStreamSecrets(grpc.aio.UnaryStreamClientInterceptor):  # type: ign
                     _remember_fields(response)
                     yield response
             except grpc.aio.AioRpcError as error:
-                ERROR_CAPTURE.saw(f"{error.code().name}: {error.details() or ''}")
+                _saw_error(error)
                 raise
             ERROR_CAPTURE.saw(None)
 

@@ -59,8 +59,9 @@ class FreezingProxy:
         return int(self._server.sockets[0].getsockname()[1])
 
     def freeze_open_connections(self) -> int:
+        """Go silent on every connection relayed so far; returns how many."""
         self._frozen |= self._open
-        return len(self._open)
+        return len(self._open) // 2  # two streams (client side, server side) per connection
 
     async def close(self) -> None:
         if self._server is not None:
