@@ -103,7 +103,7 @@ class IdentityApp:
         self.sessions = Sessions(self.uow, self.tokens, self.revoker, self.clock)
         self.audit = AuditTrail(self.uow, self.clock)
         self.callers = CallerDirectory(self.uow)
-        self.introspection = Introspection(self.tokens, self.uow, self.clock)
+        self.introspection = Introspection(self.tokens)
         self.feed = RevocationFeed(
             self.uow, self.revocations, self.clock, settings.revocation_heartbeat
         )

@@ -48,20 +48,6 @@ class SessionSecret:
 
 
 @dataclass(frozen=True)
-class RefreshTokenState:
-    """What introspection needs to know of a refresh token (read-only; never consumes it)."""
-
-    session_id: str
-    user_id: str
-    client_id: str
-    issued_at: datetime
-    used_at: datetime | None
-    session_revoked_at: datetime | None
-    idle_expires_at: datetime
-    absolute_expires_at: datetime
-
-
-@dataclass(frozen=True)
 class RevocationEvent:
     cursor: int
     kind: str  # "session" | "user" | "access_token"
@@ -134,7 +120,6 @@ class SessionStore(Protocol):
         idle_expires_at: datetime,
     ) -> None: ...
     async def session_of_token(self, digest: bytes) -> str | None: ...
-    async def refresh_token_state(self, digest: bytes) -> RefreshTokenState | None: ...
     async def revoke(self, session_id: str, reason: str, now: datetime) -> bool: ...
     async def revoke_user(
         self, user_id: str, reason: str, now: datetime, keep: str | None = None

@@ -29,7 +29,6 @@ from identity.ports import (
     AuditRecord,
     CredentialRecord,
     NewSession,
-    RefreshTokenState,
     RevocationEvent,
     SessionSecret,
     ThrottleState,
@@ -363,38 +362,6 @@ class SqlSessions:
             )
         ).first()
         return None if row is None else str(row.session_id)
-
-    async def refresh_token_state(self, digest: bytes) -> RefreshTokenState | None:
-        row = (
-            await self._conn.execute(
-                select(
-                    refresh_tokens.c.issued_at,
-                    refresh_tokens.c.used_at,
-                    sessions.c.id,
-                    sessions.c.user_id,
-                    sessions.c.client_id,
-                    sessions.c.revoked_at,
-                    sessions.c.idle_expires_at,
-                    sessions.c.absolute_expires_at,
-                )
-                .select_from(
-                    refresh_tokens.join(sessions, sessions.c.id == refresh_tokens.c.session_id)
-                )
-                .where(refresh_tokens.c.digest == digest)
-            )
-        ).first()
-        if row is None:
-            return None
-        return RefreshTokenState(
-            session_id=row.id,
-            user_id=row.user_id,
-            client_id=row.client_id,
-            issued_at=row.issued_at,
-            used_at=row.used_at,
-            session_revoked_at=row.revoked_at,
-            idle_expires_at=row.idle_expires_at,
-            absolute_expires_at=row.absolute_expires_at,
-        )
 
     async def revoke(self, session_id: str, reason: str, now: datetime) -> bool:
         result = await self._conn.execute(

@@ -102,7 +102,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: pb.IntrospectRequest, context: Context
     ) -> pb.IntrospectResponse:
         async with grpc_errors(context):
-            info = await self._introspection.introspect(request.token, request.token_type_hint)
+            info = self._introspection.introspect(request.token, request.token_type_hint)
         return convert.introspection(info)
 
     async def WatchRevocations(

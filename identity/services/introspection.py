@@ -1,7 +1,11 @@
 """Token introspection (RFC 7662) and the revocation feed (WatchRevocations) for other services.
 
-Introspecting an access token reads only memory: the published keys and the revocation state
-that events keep current. Only a refresh token (shape `idrt_…`) costs one indexed lookup.
+Introspecting reads only memory: the published keys and the revocation state that events keep
+current. Only access tokens can be active. A refresh token (or anything else) is `active: false`
+without a lookup: refresh tokens live in the browser's cookie and the edge, no service has a
+reason to hold one, and answering for them would make Introspect a database-backed oracle that
+tells a `service` credential whether a stolen or guessed refresh token still works (DESIGN §4:
+active is the access-token rule, and the hot path touches no database).
 """
 
 from __future__ import annotations
@@ -9,20 +13,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from identity import metrics
 from identity.domain.clock import Clock
-from identity.domain.refresh import looks_like_refresh_token, refresh_token_digest
 from identity.domain.token_rules import InvalidToken
-from identity.ports import RefreshTokenState, RevocationEvent, UnitOfWorkFactory
+from identity.ports import RevocationEvent, UnitOfWorkFactory
 from identity.services.revocations import RevocationCache, Subscription
 from identity.services.tokens import AccessTokens
 
 log = logging.getLogger(__name__)
 
 ACCESS_TOKEN = "access_token"
-REFRESH_TOKEN = "refresh_token"
 HEARTBEAT = "heartbeat"
 REPLAY_PAGE = 1000
 
@@ -50,19 +52,13 @@ INACTIVE = TokenInfo(active=False)
 
 
 class Introspection:
-    def __init__(self, tokens: AccessTokens, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, tokens: AccessTokens) -> None:
         self._tokens = tokens
-        self._uow = uow
-        self._clock = clock
 
-    async def introspect(self, token: str, token_type_hint: str = "") -> TokenInfo:
-        """The token's shape decides the lookup; `token_type_hint` is only a hint (RFC 7662 §2.1:
-        the server "MAY ignore this parameter"), so a wrong or unknown hint changes nothing.
-        A refresh token can never parse as a JWT and an access token never matches `idrt_…`."""
-        if looks_like_refresh_token(token):
-            info = await self._refresh(token)
-        else:
-            info = self._access(token)
+    def introspect(self, token: str, token_type_hint: str = "") -> TokenInfo:
+        """`token_type_hint` is ignored (RFC 7662 §2.1: the server "MAY ignore this parameter"):
+        only an active access token is active, whatever the hint says."""
+        info = self._access(token)
         metrics.INTROSPECTIONS.labels("true" if info.active else "false").inc()
         return info
 
@@ -85,34 +81,6 @@ class Introspection:
             iat=claims.iat,
             nbf=claims.nbf,
         )
-
-    async def _refresh(self, token: str) -> TokenInfo:
-        async with self._uow() as uow:
-            state = await uow.sessions.refresh_token_state(refresh_token_digest(token))
-        now = self._clock.now()
-        if state is None or not refresh_token_live(state, now):
-            return INACTIVE
-        expires = min(state.idle_expires_at, state.absolute_expires_at)
-        return TokenInfo(
-            active=True,
-            token_type=REFRESH_TOKEN,
-            client_id=state.client_id,
-            sub=state.user_id,
-            iss=self._tokens.policy.issuer,
-            sid=state.session_id,
-            exp=int(expires.timestamp()),
-            iat=int(state.issued_at.timestamp()),
-        )
-
-
-def refresh_token_live(state: RefreshTokenState, now: datetime) -> bool:
-    """Known, never used (a used one only ever works again as a grace replay), session live."""
-    return (
-        state.used_at is None
-        and state.session_revoked_at is None
-        and now < state.idle_expires_at
-        and now < state.absolute_expires_at
-    )
 
 
 class RevocationFeed:

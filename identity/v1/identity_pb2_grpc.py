@@ -128,7 +128,7 @@ class IdentityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Introspect(self, request, context):
-        """RFC 7662 token introspection.
+        """RFC 7662 token introspection of access tokens (refresh tokens are never active).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

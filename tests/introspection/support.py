@@ -26,6 +26,13 @@ async def is_active(s: Running, token: str) -> bool:
     return bool((await introspect(s, token)).active)
 
 
+async def refresh_refused(s: Running, refresh_token: str) -> bool:
+    """The session behind a refresh token is over: Refresh answers UNAUTHENTICATED. (Introspect
+    never says anything of refresh tokens.)"""
+    call = s.stub.Refresh(pb.RefreshRequest(refresh_token=refresh_token), metadata=s.md())
+    return await code_of(call) == grpc.StatusCode.UNAUTHENTICATED
+
+
 def assert_only_inactive(answer: Any) -> None:
     """RFC 7662 §2.2: an inactive token gets `active: false` and nothing else."""
     assert answer.active is False

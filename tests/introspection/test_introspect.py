@@ -22,6 +22,7 @@ from tests.introspection.support import (
     claims_of,
     code_of,
     introspect,
+    is_active,
 )
 
 
@@ -48,7 +49,7 @@ async def test_the_hint_never_changes_the_answer(identity_server, unique_email):
     tokens = await register_and_login(s, unique_email())
     for hint in ("", "access_token", "refresh_token", "no_such_hint"):
         assert (await introspect(s, tokens.access_token, hint)).token_type == "access_token"
-        assert (await introspect(s, tokens.refresh_token, hint)).token_type == "refresh_token"
+        assert_only_inactive(await introspect(s, tokens.refresh_token, hint))
 
 
 async def test_garbage_and_forged_tokens_get_active_false_and_nothing_else(
@@ -121,23 +122,22 @@ async def test_a_token_seen_before_is_inactive_once_its_key_is_withdrawn(
     assert_only_inactive(await introspect(s, tokens.access_token))
 
 
-async def test_refresh_token_is_active_only_while_unused_and_its_session_is_live(
+async def test_a_live_refresh_token_is_never_active_and_asking_changes_nothing(
     identity_server, unique_email
 ):
+    """Checklist IR-02: refresh tokens belong to the browser and the edge; Introspect is not an
+    oracle a service credential could use to test a stolen one, and asking must not count as a
+    use (no rotation, no reuse detection)."""
     s = identity_server
     tokens = await register_and_login(s, unique_email())
 
-    answer = await introspect(s, tokens.refresh_token)
-    assert answer.active and answer.token_type == "refresh_token"
-    assert answer.sub == tokens.user_id and answer.sid == tokens.session_id
-    assert answer.exp > answer.iat > 0
+    for role in ("service", "admin"):
+        assert_only_inactive(await introspect(s, tokens.refresh_token, role=role))
 
-    rotated = await refresh(s, tokens.refresh_token)
-    assert_only_inactive(await introspect(s, tokens.refresh_token))  # used
-    assert (await introspect(s, rotated.refresh_token)).active
-
-    await s.stub.Logout(pb.LogoutRequest(refresh_token=rotated.refresh_token), metadata=s.md())
-    assert_only_inactive(await introspect(s, rotated.refresh_token))  # session ended
+    rotated = await refresh(s, tokens.refresh_token)  # still unused: it rotates normally
+    assert rotated.session_id == tokens.session_id
+    assert_only_inactive(await introspect(s, rotated.refresh_token))
+    assert await is_active(s, rotated.access_token)  # the session was not ended either
 
 
 async def test_introspect_needs_a_service_or_admin_credential(identity_server, unique_email):
