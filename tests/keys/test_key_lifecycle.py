@@ -83,7 +83,13 @@ async def test_a_rotation_publishes_first_signs_later_and_keeps_old_tokens_valid
     await verifier.averify(old.access_token)
     assert kid_of(old.access_token) in await published_kids(s)
 
-    clock.advance(600 + 30 + 1)  # token lifetime + leeway
+    # It signed last at the activation just above: published until token lifetime + leeway
+    # (600 + 30 s) have passed since, not a second less.
+    clock.advance(600 + 30 - 1)
+    await s.app.keyring.maintain()
+    assert kid_of(old.access_token) in await published_kids(s)
+
+    clock.advance(2)
     await s.app.keyring.maintain()
     assert kid_of(old.access_token) not in await published_kids(s)
     states = {r.kid: r.state for r in s.app.keyring.records}
