@@ -205,8 +205,11 @@ SECRET_FIELDS = (
 )
 
 
-def _remember_fields(message: Any) -> None:
-    for name in SECRET_FIELDS:
+PASSWORD_FIELDS = ("password", "current_password", "new_password")
+
+
+def _remember_fields(message: Any, names: tuple[str, ...] = SECRET_FIELDS) -> None:
+    for name in names:
         value = getattr(message, name, None)
         if isinstance(value, str):
             remember(value)
@@ -221,7 +224,10 @@ class RememberSecrets(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[mis
     and every error's status details, for the error-body check."""
 
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        _remember_fields(request)
+        # Sent: the passwords. Tokens count once identity issued them (answers, below); what a
+        # test presents as a token is either one of those or made up ("idrt_AAAA…", "' OR 1=1"),
+        # and made-up strings are no secret: other tests send the same ones as ids (a jti).
+        _remember_fields(request, PASSWORD_FIELDS)
         call = await continuation(details, request)
         try:
             _remember_fields(await call)
@@ -239,7 +245,7 @@ class RememberStreamSecrets(grpc.aio.UnaryStreamClientInterceptor):  # type: ign
     async def intercept_unary_stream(
         self, continuation: Any, details: Any, request: Any
     ) -> AsyncIterator[Any]:
-        _remember_fields(request)
+        _remember_fields(request, PASSWORD_FIELDS)
         call = await continuation(details, request)
 
         async def responses() -> AsyncIterator[Any]:

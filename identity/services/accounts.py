@@ -90,6 +90,7 @@ class Accounts:
         blocked = throttle.blocked_until
         if blocked is not None and blocked > now:
             metrics.LOGINS.labels("throttled").inc()
+            log.warning("login throttled", extra={"user_id": user.user_id if user else None})
             raise RateLimited((blocked - now).total_seconds())
         # Always one full Argon2 verification, against a dummy hash for an unknown email.
         ok = await self._hashing.verify(user.password_hash if user else None, normalized)
@@ -97,6 +98,15 @@ class Accounts:
         if user is None or not ok or user.locked_at is not None:
             await self._record_failure(keys, now, user.user_id if user else None, "login_failed")
             metrics.LOGINS.labels("failed").inc()
+            log.warning(
+                "login failed",
+                extra={
+                    "user_id": user.user_id if user else None,
+                    "cause": "unknown_email"
+                    if user is None
+                    else ("wrong_password" if not ok else "locked"),
+                },
+            )
             raise InvalidCredentials()
         new_hash = (
             await self._hashing.hash(normalized)
@@ -180,11 +190,13 @@ class Accounts:
             keys = (account_key(email_key), ip_key(client.ip))
             blocked = (await uow.throttle.state(keys)).blocked_until
         if blocked is not None and blocked > now:
+            log.warning("password change throttled", extra={"user_id": user.user_id})
             raise RateLimited((blocked - now).total_seconds())
         if not await self._hashing.verify(user.password_hash, current):
             await self._record_failure(
                 keys, self._clock.now(), user.user_id, "password_change_failed"
             )
+            log.warning("password change failed", extra={"user_id": user.user_id})
             raise InvalidCredentials()
         normalized = check_new_password(new_password, email_key, self._settings.password_policy)
         new_hash = await self._hashing.hash(normalized)
@@ -199,6 +211,7 @@ class Accounts:
             )
             await uow.commit()
         self._revoker.publish(events)
+        log.info("password changed", extra={"user_id": user.user_id, "sid": claims.sid})
         return sum(1 for e in events if e.kind == "session")
 
 

@@ -110,7 +110,8 @@ class KeyRing:
                 changes or first_boot or rotation_due(records, now, self._timings)
             ) and await uow.keys.lock_for_rotation():
                 records = list(await uow.keys.all())  # re-read under the lock
-                for changed in advance_lifecycle(records, now, self._timings):
+                transitions = advance_lifecycle(records, now, self._timings)
+                for changed in transitions:
                     await uow.keys.update_state(changed)
                 records = list(await uow.keys.all())
                 if not any(r.state is KeyState.CURRENT for r in records):
@@ -123,6 +124,11 @@ class KeyRing:
                 elif rotation_due(records, now, self._timings):
                     await self._add_next(uow, now, self._alg)
                 await uow.commit()
+                for changed in transitions:  # current: signs now; previous: verifies only
+                    log.info(
+                        f"signing key is now {changed.state.value}",
+                        extra={"kid": changed.kid, "alg": changed.alg},
+                    )
         await self.reload()
 
     async def rotate(self, alg: str | None = None) -> KeyRecord:

@@ -59,6 +59,15 @@ class Rotation:
             decision = decide_refresh(found, now, self._grace, client)
             metrics.REFRESHES.labels(decision.outcome.value).inc()
             if decision.outcome is Outcome.INVALID or found is None or secret is None:
+                # A token never issued has no session to name; a known one says which it was
+                # (its session ended, revoked or expired).
+                log.info(
+                    "refresh refused",
+                    extra={
+                        "sid": found.session_id if found else None,
+                        "cause": "unknown_token" if found is None else "session_ended",
+                    },
+                )
                 raise InvalidRefreshToken()
             if decision.outcome is Outcome.REUSE:
                 events = await self._handle_reuse(uow, found, decision.cause, client, now)
@@ -75,6 +84,7 @@ class Rotation:
                         idle,
                     )
                     await uow.commit()
+                    log.info("refresh rotated", extra={"sid": found.session_id})
                 else:
                     # Grace replay: the same successor again, never a second live token.
                     idle = secret.idle_expires_at

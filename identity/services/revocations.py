@@ -200,8 +200,21 @@ class Revoker:
         return replace(event, cursor=await uow.revocations.append(event))
 
     def publish(self, events: Iterable[RevocationEvent | None]) -> None:
-        """Apply committed events here now; NOTIFY and the poller take them to other replicas."""
-        self.cache.apply(e for e in events if e is not None)
+        """Apply committed events here now; NOTIFY and the poller take them to other replicas.
+        Every revocation passes here once its transaction has committed, so this is where each
+        is logged (ids and reason only)."""
+        committed = [e for e in events if e is not None]
+        for event in committed:
+            log.info(
+                f"revoked: {event.kind}",
+                extra={
+                    "sid": event.session_id,
+                    "user_id": event.user_id,
+                    "jti": event.jti,
+                    "reason": event.reason,
+                },
+            )
+        self.cache.apply(committed)
 
     def notified(self, payload: str) -> None:
         """A NOTIFY arrived (payload: the event's cursor): poll now unless we applied it already."""
