@@ -76,6 +76,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "migrate the schema to head at start instead of refusing",
     ),
     "IDENTITY_MAX_MESSAGE_BYTES": ("65536", "largest gRPC request accepted"),
+    "IDENTITY_MAX_CONCURRENT_RPCS": (
+        "1000",
+        "RPCs served at once, open WatchRevocations streams included; beyond, RESOURCE_EXHAUSTED",
+    ),
     "IDENTITY_METRICS_LISTEN": ("unset", "host:port for Prometheus /metrics; unset disables it"),
     "IDENTITY_LOG_LEVEL": ("INFO", "log level"),
     "IDENTITY_REVOCATION_HEARTBEAT": (
@@ -147,6 +151,7 @@ class Settings:
     allow_plaintext_remote: bool = False
     migrate: bool = False
     max_message_bytes: int = 65536
+    max_concurrent_rpcs: int = 1000
     metrics_listen: str | None = None
     default_client_id: str = "spa"
     default_scope: str = "api"
@@ -236,6 +241,7 @@ class Settings:
             allow_plaintext_remote=_bool(env, "IDENTITY_ALLOW_PLAINTEXT_REMOTE", False),
             migrate=_bool(env, "IDENTITY_MIGRATE", dev_data_dir is not None),
             max_message_bytes=_int(env, "IDENTITY_MAX_MESSAGE_BYTES", 65536, 4096, 4 * 1024 * 1024),
+            max_concurrent_rpcs=_int(env, "IDENTITY_MAX_CONCURRENT_RPCS", 1000, 4, 100_000),
             metrics_listen=env.get("IDENTITY_METRICS_LISTEN") or None,
             revocation_heartbeat=timedelta(
                 seconds=_int(env, "IDENTITY_REVOCATION_HEARTBEAT", 5, 1, 60)
