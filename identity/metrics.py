@@ -11,7 +11,11 @@ REFRESHES = Counter(
     ["outcome"],
 )
 REUSE_INCIDENTS = Counter("identity_refresh_reuse_total", "Refresh token reuse by cause", ["cause"])
-INTROSPECTIONS = Counter("identity_introspections_total", "Introspections by result", ["active"])
+# By caller (a credential's name, never its secret; operators create few): a credential whose
+# inactive count climbs is scanning tokens (docs/OPERATIONS.md, "Alerts").
+INTROSPECTIONS = Counter(
+    "identity_introspections_total", "Introspections by result and caller", ["active", "caller"]
+)
 REVOCATIONS = Counter(
     "identity_revocations_total", "Revocations by kind and reason", ["kind", "reason"]
 )

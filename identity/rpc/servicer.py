@@ -9,7 +9,7 @@ import grpc
 from identity.domain.clock import Clock
 from identity.domain.errors import InvalidArgument
 from identity.rpc import convert
-from identity.rpc.auth import client_info
+from identity.rpc.auth import client_info, current_caller
 from identity.rpc.errors import Context, grpc_errors
 from identity.services.accounts import Accounts
 from identity.services.introspection import Introspection, RevocationFeed
@@ -102,7 +102,10 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: pb.IntrospectRequest, context: Context
     ) -> pb.IntrospectResponse:
         async with grpc_errors(context):
-            info = self._introspection.introspect(request.token, request.token_type_hint)
+            caller = current_caller()
+            info = self._introspection.introspect(
+                request.token, request.token_type_hint, caller.name if caller else ""
+            )
         return convert.introspection(info)
 
     async def WatchRevocations(

@@ -10,6 +10,9 @@ import re
 import shutil
 from pathlib import Path
 
+from prometheus_client import Counter, Histogram
+
+from identity import metrics
 from identity.v1 import admin_pb2 as apb
 from identity.v1 import identity_pb2 as pb
 from tests.helpers import login, refresh, register_and_login
@@ -127,3 +130,23 @@ def check(command: str, out: str, env: dict[str, str], user_id: str) -> None:
                 assert all(e["userId"] == user_id for e in events)
         case other:
             raise AssertionError(f"no check for {other}")
+
+
+def test_every_metric_and_label_the_runbook_names_exists():
+    """The alert rules and the table in docs/OPERATIONS.md name metrics and labels: a renamed
+    metric or label would leave an alert that never fires."""
+    served = {
+        m._name: set(m._labelnames)  # prometheus_client keeps a Counter's name without _total
+        for m in vars(metrics).values()
+        if isinstance(m, Counter | Histogram)
+    }
+    text = DOC.read_text()
+    named = {
+        n.removesuffix("_total") for n in re.findall(r"\bidentity_[a-z_]+_(?:total|seconds)", text)
+    }
+    named |= {n for n in re.findall(r"\bidentity_[a-z_]+_seconds", text)}
+    assert len(named) >= 5, named
+    assert named <= set(served), f"in the runbook, not served: {named - set(served)}"
+    for name, selector in re.findall(r"\b(identity_[a-z_]+)\{([^}]*)\}", text):
+        for label in re.findall(r"(\w+)\s*=", selector):
+            assert label in served[name.removesuffix("_total")], f"{name}{{{label}}}"

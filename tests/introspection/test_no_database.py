@@ -8,6 +8,7 @@ import base64
 import json
 import os
 
+from prometheus_client import REGISTRY
 from sqlalchemy import event
 
 from identity.rpc.auth import current_caller
@@ -16,7 +17,9 @@ from tests.helpers import register_and_login
 from tests.introspection.support import claims_of, introspect, revoke_jti
 
 
-async def test_a_thousand_introspections_run_no_sql(identity_server, unique_email):
+async def test_a_thousand_introspections_run_no_sql_and_are_counted_per_caller(
+    identity_server, unique_email
+):
     s = identity_server
     live = await register_and_login(s, unique_email())
     revoked = await register_and_login(s, unique_email())
@@ -38,6 +41,10 @@ async def test_a_thousand_introspections_run_no_sql(identity_server, unique_emai
         if current_caller() is not None:
             in_rpcs.append(statement)
 
+    def inactive_count() -> float:
+        labels = {"active": "false", "caller": "test-service"}  # the credential's name
+        return REGISTRY.get_sample_value("identity_introspections_total", labels) or 0.0
+
     engine = s.app.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
     try:
@@ -46,6 +53,7 @@ async def test_a_thousand_introspections_run_no_sql(identity_server, unique_emai
         )
         assert in_rpcs, "statements made inside an RPC are seen"
         in_rpcs.clear()
+        before = inactive_count()
 
         answers = [await introspect(s, tokens[i % len(tokens)]) for i in range(1000)]
         # A flood of tokens, each under a kid never seen: no key lookup may reach the database.
@@ -54,6 +62,8 @@ async def test_a_thousand_introspections_run_no_sql(identity_server, unique_emai
         event.remove(engine, "before_cursor_execute", count)
 
     assert in_rpcs == []
+    # What an alert on token scanning reads (docs/OPERATIONS.md): this credential's misses.
+    assert inactive_count() - before == sum(not a.active for a in answers)
     assert sum(a.active for a in answers) == len(range(0, 1000, len(tokens)))  # the live AT only
 
 
