@@ -179,3 +179,18 @@ async def test_login_with_a_planted_cookie_opens_a_new_session(edge, signed_in, 
     access, token = await login(edge, email, headers=cookie_header(planted))
     assert token != planted
     assert (await refresh(edge, planted)).status_code == 200  # untouched, still its own session
+
+
+async def test_an_access_token_as_the_refresh_cookie_is_refused_and_changes_nothing(
+    edge, signed_in
+):
+    """Checklist RT-11: the two tokens are not interchangeable, and presenting the wrong one
+    neither rotates nor revokes anything."""
+    access, token = signed_in
+    response = await refresh(edge, access)
+    assert response.status_code == 401
+    assert access not in response.text
+
+    assert (await edge.client.get("/api/me", headers=bearer(access))).status_code == 200
+    rotated = await refresh(edge, token)  # still the live, unused token of a live session
+    assert rotated.status_code == 200, rotated.text

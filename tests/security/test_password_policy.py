@@ -155,3 +155,30 @@ async def test_change_password_needs_the_current_one_applies_the_policy_and_ends
         == grpc.StatusCode.UNAUTHENTICATED
     )
     await login(s, email, password="a brand new passphrase")
+
+
+async def test_wrong_current_passwords_count_towards_the_login_throttle(
+    identity_server, unique_email
+):
+    """Checklist CR-13: ChangePassword is a password check like Login, so guessing through it
+    is throttled the same way: after the account's free failures, even the right password
+    is refused for a while."""
+    s = identity_server
+    email = unique_email()
+    tokens = await register_and_login(s, email)
+
+    def change(current: str):
+        return s.stub.ChangePassword(
+            pb.ChangePasswordRequest(
+                access_token=tokens.access_token,
+                current_password=current,
+                new_password="an entirely new passphrase, long enough",
+            ),
+            metadata=s.md(),
+        )
+
+    wrong = [await status_of(change(f"wrong guess number {i}")) for i in range(6)]
+    assert wrong[:5] == [grpc.StatusCode.UNAUTHENTICATED] * 5
+    login_now = s.stub.Login(pb.LoginRequest(email=email, password=PASSWORD), metadata=s.md())
+    assert await status_of(login_now) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert await status_of(change(PASSWORD)) == grpc.StatusCode.RESOURCE_EXHAUSTED
