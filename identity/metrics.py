@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 LOGINS = Counter("identity_logins_total", "Login attempts by outcome", ["outcome"])
 REFRESHES = Counter(
@@ -26,3 +26,6 @@ RPC_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 HASH_SHED = Counter("identity_password_hash_shed_total", "Hashing requests shed under load")
+HASH_IN_FLIGHT = Gauge(
+    "identity_password_hashes_in_flight", "Password hashes running or queued for a hash thread"
+)

@@ -90,11 +90,13 @@ class PasswordHashing:
             metrics.HASH_SHED.inc()
             raise Overloaded(retry_after=1)
         self._in_flight += 1
+        metrics.HASH_IN_FLIGHT.inc()
         try:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._pool, fn, *args)
         finally:
             self._in_flight -= 1
+            metrics.HASH_IN_FLIGHT.dec()
 
     async def hash(self, password: str) -> str:
         return await self._run(self._hasher.hash, password)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
 from identity.v1 import identity_pb2 as pb
 from tests.conftest import PASSWORD
@@ -93,6 +96,34 @@ async def test_an_over_long_password_is_refused_before_hashing(identity_server, 
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details() == "password: at most 1024 characters"
+
+
+async def test_an_over_long_password_needs_no_hash_even_when_the_hash_pool_is_full(
+    start_identity, unique_email
+):
+    """Checklist CR-12, made deterministic instead of timed: with the one hash worker and its
+    queue busy, anything that needs Argon2 is shed (RESOURCE_EXHAUSTED, "too many requests"),
+    so an over-long password answered INVALID_ARGUMENT was refused before any hash."""
+    s = await start_identity("sqlite", hash_workers=1, argon2_time_cost=30)
+    email = unique_email()
+    await register_and_login(s, email)
+
+    def sign_in(password: str = PASSWORD, who: str = email):
+        return s.stub.Login(pb.LoginRequest(email=who, password=password), metadata=s.md())
+
+    busy = [asyncio.ensure_future(sign_in()) for _ in range(5)]  # one hashing, four waiting
+    try:
+        while (REGISTRY.get_sample_value("identity_password_hashes_in_flight") or 0) < 5:
+            await asyncio.sleep(0.01)
+        # Anything needing a hash is shed now; an unknown email too (it costs the dummy hash).
+        shed = await error_of(sign_in("a wrong password, long enough", unique_email()))
+        assert shed.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert shed.details() == "too many requests, try again later"
+
+        too_long = await error_of(sign_in("x" * 1025))
+        assert too_long.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        await asyncio.gather(*busy, return_exceptions=True)
 
 
 async def test_change_password_needs_the_current_one_applies_the_policy_and_ends_other_sessions(
