@@ -753,7 +753,15 @@ How to profile: `BENCH_CPROFILE=/tmp/identity.prof` in the environment of
   already queued on the loop (their database calls, token signing, gRPC's send), stretched
   further when a PostgreSQL backend or the generator holds the core. Shortening that needs less
   event-loop work per login (the asyncpg/SQLAlchemy execution is the largest part) or serving
-  Introspect from a process that does not run logins.
+  Introspect from a process that does not run logins. Split by thread (one storm on the host
+  of 23 Nov, evening: hash ~25 ms): identity's event-loop thread spends 4.7–4.8 ms per login,
+  gRPC's own threads ~0.2 ms; `py-spy --native` of that thread puts about half of it in C
+  (uvloop, gRPC's Cython, asyncpg's protocol) and ~1 ms in the Login handler's own Python
+  (SQLAlchemy execution, PyJWT signing ~0.12 ms of which 0.06 ms is the ECDSA signature).
+  Huge pages were tried for the hash's 19 MiB (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`; the
+  process then held 18 MiB of AnonHugePages): single-hash time 22–25 ms and the two-thread
+  rate 75–80/s either way on that host (32 MiB L3), so the TLB is not what the two parallel
+  hashes contend for; nothing was changed.
 * **The machine.** Absolute figures move between runs on the same kind of machine (one Argon2
   hash took 21 ms one morning, 28–40 ms that afternoon, ~39 ms in the evening run above; the
   PostgreSQL ceiling 900–1 900 rotations/s): the host is shared. The ratios are what compare.
