@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 import grpc
+import sqlalchemy as sa
 
 import identity.domain.errors as errors
+from identity.logs import JsonFormatter
 from identity.rpc.errors import STATUS, status_for
 from identity.v1 import identity_pb2 as pb
 from tests.conftest import PASSWORD
@@ -68,3 +70,34 @@ async def test_a_database_that_goes_away_gives_unavailable_and_recovers(
     await s.stub.Register(
         pb.RegisterRequest(email=unique_email(), password=PASSWORD), metadata=s.md()
     )
+
+
+async def test_an_unexpected_database_error_is_internal_says_nothing_and_writes_nothing(
+    start_identity, unique_email, caplog
+):
+    """GA-08 / SL-05 with a real fault, not a mock: the schema drifts under a running server (a
+    column renamed), so registering fails inside its transaction with an error nobody mapped.
+    The caller gets INTERNAL and the fixed text only (no SQL, table, column or driver name);
+    the log gets the exception's type, never its text; the half-done registration (the user
+    row before the failed audit insert) is rolled back."""
+    s = await start_identity("postgres")
+    email = unique_email()
+    async with s.app.engine.begin() as conn:
+        await conn.execute(sa.text("ALTER TABLE audit_events RENAME COLUMN kind TO kind_gone"))
+
+    register = pb.RegisterRequest(email=email, password=PASSWORD)
+    error = await error_of(s.stub.Register(register, metadata=s.md()))
+
+    assert error.code() == grpc.StatusCode.INTERNAL
+    assert error.details() == "internal error"
+    trailing = {k: v for k, v in (error.trailing_metadata() or ())}
+    for text in (error.details(), error.debug_error_string(), repr(trailing)):
+        for clue in ("audit", "kind", "column", "INSERT", "asyncpg", "sqlalchemy", "/", email):
+            assert clue not in text, (clue, text)
+    lines = [JsonFormatter().format(r) for r in caplog.records if r.name == "identity.rpc.errors"]
+    assert len(lines) == 1 and '"error": "ProgrammingError"' in lines[0], lines
+    assert "kind" not in lines[0] and email not in lines[0]
+
+    async with s.app.engine.begin() as conn:
+        await conn.execute(sa.text("ALTER TABLE audit_events RENAME COLUMN kind_gone TO kind"))
+    await s.stub.Register(register, metadata=s.md())  # not "already registered": rolled back
