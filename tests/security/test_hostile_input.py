@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import func, select
 
 from identity.persistence.tables import audit_events, sessions, users
@@ -52,15 +53,20 @@ async def test_bad_register_fields_get_invalid_argument_with_a_clear_message(
 async def test_a_message_over_the_size_limit_is_refused_by_the_transport(identity_server):
     s = identity_server
     before = await _counts(s)
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await s.stub.Login(
-            pb.LoginRequest(email="a@example.com", password="x" * (1024 * 1024 + 1)),
-            metadata=s.md(),
-        )
-    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # 100 KiB: over the 64 KiB limit but far below gRPC's 4 MiB default, so a limit raised to
+    # the default (or to 1 MiB) fails here; 1 MiB + 1 as well, for good measure.
+    for size in (100 * 1024, 1024 * 1024 + 1):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await s.stub.Login(
+                pb.LoginRequest(email="a@example.com", password="x" * size), metadata=s.md()
+            )
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, size
     assert await _counts(s) == before
     # The server is fine afterwards.
     await s.stub.GetJwks(pb.GetJwksRequest())
+    health = health_pb2_grpc.HealthStub(s.channel)
+    answer = await health.Check(health_pb2.HealthCheckRequest(service=""))
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING
 
 
 @pytest.mark.parametrize(
