@@ -697,7 +697,8 @@ How to profile: `BENCH_CPROFILE=/tmp/identity.prof` in the environment of
   concurrent, four repeats) gave 1.17× the throughput (0.98–1.27) at the same p99 (0.96) before
   it was adopted; Introspect ran at ~2 100 calls/s at 64 concurrent against ~1 400 in the run
   before (the ratio to echo moved less, as the echo server's loop is not ours to change). On
-  the slower host of the run above, echo and Introspect both lost about a third (1 340 calls/s).
+  a slower host the evening before, echo and Introspect both lost about a third (1 340
+  calls/s); the run above measured ~1 760.
 * **Zero statements per Introspect call.** Confirmed: the statements seen during the runs match
   an idle identity's background rate (revocation catch-up poll about once a second, signing-key
   reload), none are per call.
@@ -713,8 +714,8 @@ How to profile: `BENCH_CPROFILE=/tmp/identity.prof` in the environment of
   is replaced by a checkout check that costs nothing for a live connection (asyncpg already
   marks a connection the server closed; only one idle for over a second is pinged — tested by
   terminating every backend). gRPC Refresh went from ~115 to 300–420 rotations/s at 32 users
-  (÷ ceiling 0.13 → 0.27–0.31; uvloop is part of that figure; 247/s and 0.25 on the slower host
-  of the run above, whose PostgreSQL ceiling was ~990/s), still CPU-bound in
+  (÷ ceiling 0.13 → 0.27–0.31; uvloop is part of that figure; 247/s and 0.25 on a slower host
+  whose PostgreSQL ceiling was ~990/s; 366/s and 0.26 in the run above), still CPU-bound in
   identity on its one core. The edge figures at 32 and 64 users used to be the load
   generator's: httpx spent ~10 ms of the generator's CPU per request at 64 connections, its
   core ran at 100 % while identity and the edge used 50–75 % of theirs, and the edge's p99 ran
@@ -735,9 +736,10 @@ How to profile: `BENCH_CPROFILE=/tmp/identity.prof` in the environment of
   gc pauses gone too, the probe's p99 during the storm fell from ~20–90 ms to ~8 ms; as a
   ratio to its idle p99 (which uvloop also lowered, to ~3 ms) it was 2.2–3.0 in the previous
   runs, with a repeat now and then still near 8 (one 27 ms p99: 1 % of 250 probes is three
-  calls); the run above gives 1.98 with a storm p99 as before (~9 ms) but a higher idle p99
-  (4.6 ms): the verdict sits at the edge of the noise, nothing in the product changed between
-  those runs. Logins ÷ `cores ÷ hash time`: 0.65–0.76 across the last runs. The rest to 0.85 is
+  calls); the 17:00 UTC run of 23 Nov gave 1.98 (storm p99 ~9 ms, idle 4.6 ms) and the run above
+  1.81 with one repeat at 4.68 (a 20 ms storm p99): the verdict sits at the edge of the noise,
+  the login path changed between them only by a gauge update per hash. Logins ÷ `cores ÷ hash time`:
+  0.65–0.76 across the last runs. The rest to 0.85 is
   not there on 2 cores: the ceiling assumes two hashes at once take as long as one alone,
   and here two bare hashing threads (no gRPC, no database) reach only 0.79–0.88 of it (the
   two vCPUs share caches and memory bandwidth; a hash is 19 MiB of memory-hard work); logins
@@ -763,8 +765,10 @@ How to profile: `BENCH_CPROFILE=/tmp/identity.prof` in the environment of
   rate 75–80/s either way on that host (32 MiB L3), so the TLB is not what the two parallel
   hashes contend for; nothing was changed.
 * **The machine.** Absolute figures move between runs on the same kind of machine (one Argon2
-  hash took 21 ms one morning, 28–40 ms that afternoon, ~39 ms in the evening run above; the
-  PostgreSQL ceiling 900–1 900 rotations/s): the host is shared. The ratios are what compare.
+  hash took 21 ms one morning, 28–40 ms that afternoon, ~39 ms at 17:00 UTC on 23 Nov, 30–32
+  ms in the run above; the PostgreSQL ceiling 900–1 900 rotations/s): the host is shared. The
+  ratios are what compare; even they move (refresh with 2 processes ÷ 1: 1.26 one run, 0.98
+  the next).
 """
 
 
