@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from identity.v1 import admin_pb2 as apb
 from identity.v1 import identity_pb2 as pb
 from tests.helpers import error_of, refresh, register_and_login, status_of
 
@@ -97,15 +98,22 @@ async def test_the_bearer_scheme_is_case_insensitive(identity_server, unique_ema
 
 
 async def test_a_user_access_token_is_never_a_service_credential(identity_server, unique_email):
+    """GA-05 on every method that takes a credential: both services and the stream."""
     s = identity_server
     tokens = await register_and_login(s, unique_email())
+    bearer = (("authorization", f"Bearer {tokens.access_token}"),)
     for method, request in (EDGE_METHODS | SERVICE_METHODS).items():
-        code = await status_of(
-            getattr(s.stub, method)(
-                request, metadata=(("authorization", f"Bearer {tokens.access_token}"),)
-            )
-        )
+        code = await status_of(getattr(s.stub, method)(request, metadata=bearer))
         assert code == grpc.StatusCode.UNAUTHENTICATED, method
+    admin = apb.DESCRIPTOR.services_by_name["IdentityAdmin"]
+    for m in admin.methods:
+        request = getattr(apb, m.input_type.name)()
+        code = await status_of(getattr(s.admin_stub, m.name)(request, metadata=bearer))
+        assert code == grpc.StatusCode.UNAUTHENTICATED, m.name
+    stream = s.stub.WatchRevocations(pb.WatchRevocationsRequest(), metadata=bearer)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stream.read()
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_refresh_with_a_service_credential_is_denied_and_consumes_nothing(
