@@ -113,3 +113,56 @@ def test_sigterm_drains_and_exits_cleanly(tmp_path):
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+def test_identity_dev_serves_the_demo_keeps_its_secrets_private_and_stops_on_ctrl_c(tmp_path):
+    """The README's first command, as a newcomer runs it: the demo page and readiness answer,
+    the dev master key and credentials are files only their owner can read (SL-02), and
+    Ctrl-C (SIGINT) stops both servers with exit code 0 (AV-05)."""
+    import httpx
+
+    data = tmp_path / "data"
+    http_port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "EDGE_"))}
+    env.update(
+        IDENTITY_DATA_DIR=str(data),
+        IDENTITY_GRPC_LISTEN=f"127.0.0.1:{_free_port()}",
+        EDGE_LISTEN=f"127.0.0.1:{http_port}",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "identity.cli", "dev"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{http_port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                page = httpx.get(base + "/", timeout=2)
+                if page.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "identity dev did not serve the demo page"
+            time.sleep(0.2)
+        assert "/app.js" in page.text  # the demo, which imports auth-client.js
+        assert httpx.get(base + "/readyz", timeout=2).status_code == 200
+        assert httpx.get(base + "/auth-client.js", timeout=2).status_code == 200
+
+        assert data.stat().st_mode & 0o777 == 0o700
+        for name in ("master.key", "credentials.json"):
+            assert (data / name).stat().st_mode & 0o777 == 0o600, name
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+        out, err = proc.communicate()
+        assert f"demo page: {base}/" in out
+        assert "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
