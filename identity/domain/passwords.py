@@ -55,6 +55,8 @@ def check_new_password(password: str, email: str, policy: PasswordPolicy) -> str
     local_part = email.split("@", 1)[0].casefold()
     if len(local_part) >= 4 and local_part in folded:
         raise WeakPassword("password: must not contain your email address")
+    # Built on the service name ("identity-2024!"), not a long passphrase that mentions it:
+    # NIST SP 800-63B-4 asks to refuse context-specific words as the password.
     if policy.service_name.casefold() in folded and len(folded) < 2 * len(policy.service_name) + 8:
         raise WeakPassword("password: must not be built on the service name")
     if len(set(folded)) < 4:

@@ -31,6 +31,10 @@ async def _register(s, email, password):
         ("correct horse battery staple", True),  # no composition rules
         ("aaaaaaaaaaaaaaaaaaaa", False),  # repetitive
         ("🦊🦊 emoji and ünïcödé ok", True),
+        ("Password1234", False),  # checklist CR-06 (short, and common with a suffix)
+        ("qwertyuiopasdf", False),  # checklist CR-06
+        ("identity-login-2024", False),  # built on the service name
+        ("IDENTITY identity 99", False),  # the same, in any case
     ],
 )
 async def test_the_policy_accepts_and_refuses(identity_server, unique_email, password, ok):
