@@ -6,6 +6,7 @@ import asyncio
 import json
 from datetime import timedelta
 
+import grpc
 import jwt
 import pytest
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from identity.domain.errors import Unavailable
 from identity.domain.keys import KeyState
 from identity.persistence.stores import ROTATION_LOCK
 from identity.v1 import identity_pb2 as pb
+from identity.v1 import identity_pb2_grpc as pb_grpc
 from identity.verify import ExpiredToken, GrpcJwksSource, UnknownKey, Verifier
 from tests.conftest import settings_for
 from tests.helpers import login, register_and_login
@@ -181,4 +183,63 @@ async def test_replicas_rotating_at_once_make_exactly_one_key_and_all_pick_it_up
         assert after_a == after_b and after_a - before == {made.kid}
     finally:
         await engine.dispose()
+        await b.stop(grace=0.1)
+
+
+async def test_scheduled_rotation_on_two_replicas_makes_one_key_that_both_serve_unprompted(
+    start_identity, unique_email
+):
+    """Checklist AV-07 with nothing called by hand: the rotation interval passes (a shared
+    fixed clock), each replica's own maintenance loop (every 5 s) notices, exactly one of them
+    publishes the next key, both serve it in their JWKS, and after the JWKS lifetime both sign
+    with it; no token either replica mints meanwhile names a kid missing from either JWKS."""
+    clock = FixedClock()
+    a = await start_identity("postgres", clock=clock, jwks_max_age=timedelta(seconds=10))
+    b = IdentityApp(
+        settings_for(a.app.settings.database_url, jwks_max_age=timedelta(seconds=10)), clock=clock
+    )
+    await b.start()
+    b_channel = grpc.aio.insecure_channel(f"127.0.0.1:{b.port}")
+    b_stub = pb_grpc.IdentityServiceStub(b_channel)
+    try:
+        email = unique_email()
+        await register_and_login(a, email)
+        first = a.app.keyring.signing_key.kid
+        assert b.keyring.signing_key.kid == first
+
+        async def both_jwks() -> tuple[set[str], set[str]]:
+            jwks_b = json.loads((await b_stub.GetJwks(pb.GetJwksRequest())).jwks_json)
+            return await published_kids(a), {k["kid"] for k in jwks_b["keys"]}
+
+        async def mint_and_check() -> str:
+            kid_a = kid_of((await login(a, email)).access_token)
+            in_a, in_b = await both_jwks()
+            assert kid_a in in_a and kid_a in in_b, (kid_a, in_a, in_b)
+            return kid_a
+
+        clock.advance(31 * 86400)  # past IDENTITY_KEY_ROTATION_DAYS (30)
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            in_a, in_b = await both_jwks()
+            if len(in_a) == 2 and in_a == in_b:
+                break
+            assert asyncio.get_running_loop().time() < deadline, (in_a, in_b)
+            await mint_and_check()
+            await asyncio.sleep(0.25)
+        (next_kid,) = in_a - {first}
+        states = [r.state for r in a.app.keyring.records]
+        assert states.count(KeyState.NEXT) == 1 and len(states) == 2, states
+        assert await mint_and_check() == first  # published, not signing yet
+
+        clock.advance(11)  # the JWKS lifetime: the next key may sign
+        deadline = asyncio.get_running_loop().time() + 15
+        while not (
+            a.app.keyring.signing_key.kid == next_kid and b.keyring.signing_key.kid == next_kid
+        ):
+            assert asyncio.get_running_loop().time() < deadline, "a replica never switched"
+            await mint_and_check()
+            await asyncio.sleep(0.25)
+        assert await mint_and_check() == next_kid
+    finally:
+        await b_channel.close()
         await b.stop(grace=0.1)
