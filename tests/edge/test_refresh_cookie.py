@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+from identity.domain.clock import FixedClock
 from tests.conftest import PASSWORD
 from tests.edge.support import (
     COOKIE,
@@ -15,6 +16,7 @@ from tests.edge.support import (
     refresh,
     refresh_cookie,
     register_and_login,
+    running_edge,
     set_cookies,
     tokens_of,
 )
@@ -194,3 +196,33 @@ async def test_an_access_token_as_the_refresh_cookie_is_refused_and_changes_noth
     assert (await edge.client.get("/api/me", headers=bearer(access))).status_code == 200
     rotated = await refresh(edge, token)  # still the live, unused token of a live session
     assert rotated.status_code == 200, rotated.text
+
+
+async def test_every_dead_refresh_token_gets_the_one_answer(start_identity, unique_email):
+    """Checklist RT-10: unknown, expired, revoked (logout) and reused refresh tokens all get the
+    same 401 and byte-identical problem body, so the answer tells an attacker nothing about
+    which kind of token they hold. (Latency parity is a measurement, not a test here.)"""
+    clock = FixedClock()
+    identity = await start_identity("sqlite", clock=clock)
+    async with running_edge(identity) as edge:
+        expiring = (await register_and_login(edge, unique_email()))[1]
+        clock.advance(15 * 86400)  # beyond the 14-day idle lifetime
+        _, logged_out = await register_and_login(edge, unique_email())
+        await edge.client.post("/auth/logout", headers={**CSRF, **cookie_header(logged_out)})
+        _, reused = await register_and_login(edge, unique_email())
+        successor = refresh_cookie(await refresh(edge, reused))
+        refresh_cookie(await refresh(edge, successor))  # the successor is used: reused is stale
+        clock.advance(60)  # past the grace window
+
+        answers = {}
+        for kind, token in {
+            "unknown": "idrt_" + "A" * 43,
+            "expired": expiring,
+            "revoked": logged_out,
+            "reused": reused,
+        }.items():
+            response = await refresh(edge, token)
+            assert response.status_code == 401, (kind, response.text)
+            assert set_cookies(response) == [_CLEARED], kind
+            answers[kind] = response.content
+        assert len(set(answers.values())) == 1, answers
