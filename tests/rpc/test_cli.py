@@ -166,3 +166,49 @@ def test_identity_dev_serves_the_demo_keeps_its_secrets_private_and_stops_on_ctr
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_a_fresh_production_start_has_no_user_and_no_credential(tmp_path):
+    """Checklist CR-15: `identity serve` on a new database creates its schema and a signing key
+    and nothing else: no user, no service credential (they come from `identity credentials
+    create`), so no call but the public ones can succeed."""
+    import sqlite3
+
+    port = _free_port()
+    env = _env(tmp_path, IDENTITY_MIGRATE="true", IDENTITY_GRPC_LISTEN=f"127.0.0.1:{port}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "identity.cli", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        health = health_pb2_grpc.HealthStub(channel)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                break
+            except grpc.RpcError:
+                assert proc.poll() is None and time.monotonic() < deadline, "no start"
+                time.sleep(0.2)
+        register = channel.unary_unary("/identity.v1.IdentityService/Register")
+        try:
+            register(b"", metadata=(("authorization", "Bearer idsk_guess"),), timeout=5)
+            code = grpc.StatusCode.OK
+        except grpc.RpcError as error:
+            code = error.code()
+        assert code == grpc.StatusCode.UNAUTHENTICATED
+        channel.close()
+        with sqlite3.connect(tmp_path / "cli.db") as db:
+            counts = {
+                table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("users", "service_credentials", "sessions", "signing_keys")
+            }
+        assert counts == {"users": 0, "service_credentials": 0, "sessions": 0, "signing_keys": 1}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        proc.communicate()
