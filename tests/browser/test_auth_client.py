@@ -208,3 +208,20 @@ async def test_refresh_is_proactive_and_timed_from_expires_in(context, site, uni
     assert (await answer.value).status == 200
     assert len(refreshes) == 1
     assert await api_statuses(page, 1) == [200]
+
+
+async def test_a_hostile_user_agent_in_the_session_list_is_text(browser, site, unique_email):
+    """Checklist IN-10: the session list shows each session's user agent, which any client
+    chooses; markup in it must render as text, never run."""
+    hostile = '<img src=x onerror="window.__pwned = 1">Evil/1.0 <b>bold</b>'
+    context = await browser.new_context(user_agent=hostile, viewport={"width": 1280, "height": 860})
+    try:
+        page = await open_page(context, site.url)
+        await sign_up(page, unique_email())
+        sessions = page.locator("#sessions")
+        await expect(sessions).to_contain_text(hostile)  # the characters, as written
+        assert await sessions.locator("img").count() == 0
+        assert await sessions.locator("b").count() == 0
+        assert await page.evaluate("window.__pwned") is None
+    finally:
+        await context.close()
