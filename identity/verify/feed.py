@@ -7,7 +7,8 @@
 The feed is a RevocationView kept in memory. It knows its staleness: the seconds since it last
 heard from identity (events and heartbeats alike). A Verifier given `max_staleness` refuses every
 token (StaleRevocations) once the feed is staler than that, or asks Introspect instead when given
-an `introspector`: a verifier cut off from revocations fails closed, never open.
+an `introspector`: a verifier cut off from revocations fails closed, never open. Give the feed
+the Verifier's `clock` when it has one: the feed forgets revocations by it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import time
 
 import grpc
 
+from identity.domain.clock import Clock, SystemClock
 from identity.domain.revoked_set import RevokedSet
+from identity.domain.token_rules import MAX_LEEWAY
 from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc
 
@@ -37,8 +40,10 @@ class RevocationFeed(RevokedSet):
         credential: str,
         channel_credentials: grpc.ChannelCredentials | None = None,
         reconnect_delay: float = 0.5,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
+        self._clock: Clock = clock or SystemClock()
         self._target = target
         self._metadata = (("authorization", f"Bearer {credential}"),)
         self._channel_credentials = channel_credentials
@@ -101,13 +106,17 @@ class RevocationFeed(RevokedSet):
             jti=event.jti,
         )
         self.cursor = max(self.cursor, event.cursor)
-        self._prune(time.time())
+        self._prune(self._clock.now().timestamp())
 
     def _prune(self, now: float) -> None:
         if now - self._pruned_at < 60:
             return  # now and then, not on every event
         self._pruned_at = now
-        self.forget_expired(now)
+        # Identity's forget-after is the token lifetime plus *its* leeway; a verifier may allow
+        # up to MAX_LEEWAY past exp, and its clock may run ahead of identity's. Forgetting only
+        # MAX_LEEWAY later keeps a revoked token refused for as long as any verifier could
+        # still take it as unexpired.
+        self.forget_expired(now - MAX_LEEWAY.total_seconds())
 
 
 class Introspector:

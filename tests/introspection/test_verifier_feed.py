@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from identity.app import IdentityApp
+from identity.domain.clock import FixedClock
 from identity.v1 import identity_pb2 as pb
 from identity.verify import (
     GrpcJwksSource,
@@ -142,3 +143,56 @@ async def test_a_stale_verifier_with_an_introspector_asks_identity_instead(tmp_p
     finally:
         await introspector.close()
         await _stop(s)
+
+
+async def test_a_revocation_outlives_any_leeway_a_verifier_may_allow(tmp_path):
+    """identity forgets a revocation once every token it covers has expired by identity's own
+    leeway (30 s); a verifier may allow up to 60 s past `exp`. Its feed must not forget
+    before then: at exp + 45 s a revoked token is still refused, not taken as unexpired."""
+    clock = FixedClock()
+    port = _port()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'leeway.db'}"
+    app = IdentityApp(
+        settings_for(url, grpc_listen=f"127.0.0.1:{port}", revocation_heartbeat=HEARTBEAT),
+        clock=clock,
+    )
+    await app.start()
+    target = f"127.0.0.1:{port}"
+    creds = {r: await app.create_credential(r, f"leeway-{r}") for r in ("edge", "service")}
+    s = Running(app, target, creds, make_channel(target), "sqlite")
+    feed = RevocationFeed(target, credential=creds["service"], clock=clock)
+    await feed.start()
+    verifier = Verifier(
+        issuer=app.settings.issuer,
+        audience="api",
+        jwks_source=GrpcJwksSource(target),
+        revocations=feed,
+        clock=clock,
+        leeway=60,
+    )
+    try:
+        revoked = await _login(s)
+        await verifier.averify(revoked.access_token)
+        cursor = feed.cursor
+        await s.stub.Logout(pb.LogoutRequest(refresh_token=revoked.refresh_token), metadata=s.md())
+        await _until_cursor_moves(feed, cursor)
+        with pytest.raises(RevokedToken):
+            await verifier.averify(revoked.access_token)
+
+        clock.advance(600 + 45)  # exp + 45 s: inside this verifier's leeway of 60 s
+        other = await _login(s)  # another revocation: the feed prunes when it applies one
+        cursor = feed.cursor
+        await s.stub.Logout(pb.LogoutRequest(refresh_token=other.refresh_token), metadata=s.md())
+        await _until_cursor_moves(feed, cursor)
+        with pytest.raises(RevokedToken):
+            await verifier.averify(revoked.access_token)
+    finally:
+        await feed.close()
+        await _stop(s)
+
+
+async def _until_cursor_moves(feed: RevocationFeed, cursor: int) -> None:
+    deadline = time.monotonic() + 5
+    while feed.cursor <= cursor:
+        assert time.monotonic() < deadline, "the feed never applied the revocation"
+        await asyncio.sleep(0.01)
