@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from identity.v1 import identity_pb2 as pb
@@ -45,3 +47,15 @@ async def error_of(call: object) -> grpc.aio.AioRpcError:
     except grpc.aio.AioRpcError as error:
         return error
     raise AssertionError("the call succeeded")
+
+
+def change_password(
+    s: Running, access_token: str, current: str, new: str = "an entirely new passphrase, long"
+) -> Any:
+    """The ChangePassword call (awaitable) of the user holding `access_token`."""
+    return s.stub.ChangePassword(
+        pb.ChangePasswordRequest(
+            access_token=access_token, current_password=current, new_password=new
+        ),
+        metadata=s.md(),
+    )

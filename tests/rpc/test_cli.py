@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -34,6 +36,16 @@ def _identity(*args, env, **kwargs):
         text=True,
         timeout=60,
         **kwargs,
+    )
+
+
+def _spawn(command: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "identity.cli", command],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -82,18 +94,15 @@ def test_a_wrong_master_key_is_a_clear_startup_error(tmp_path):
     assert "does not decrypt the stored keys" in result.stderr
 
 
-def test_sigterm_drains_and_exits_cleanly(tmp_path):
+@contextlib.contextmanager
+def _serving(tmp_path) -> Iterator[tuple[subprocess.Popen[str], grpc.Channel]]:
+    """`identity serve` on a new SQLite database and a free port, once health answers SERVING;
+    killed afterwards if the test left it running."""
     port = _free_port()
     env = _env(tmp_path, IDENTITY_MIGRATE="true", IDENTITY_GRPC_LISTEN=f"127.0.0.1:{port}")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "identity.cli", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _spawn("serve", env)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         health = health_pb2_grpc.HealthStub(channel)
         deadline = time.monotonic() + 30
         while True:
@@ -106,13 +115,18 @@ def test_sigterm_drains_and_exits_cleanly(tmp_path):
                 )
                 time.sleep(0.2)
         assert status == health_pb2.HealthCheckResponse.SERVING
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
-        channel.close()
+        yield proc, channel
     finally:
+        channel.close()
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+def test_sigterm_drains_and_exits_cleanly(tmp_path):
+    with _serving(tmp_path) as (proc, _):
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
 
 
 def test_identity_dev_serves_the_demo_keeps_its_secrets_private_and_stops_on_ctrl_c(tmp_path):
@@ -129,13 +143,7 @@ def test_identity_dev_serves_the_demo_keeps_its_secrets_private_and_stops_on_ctr
         IDENTITY_GRPC_LISTEN=f"127.0.0.1:{_free_port()}",
         EDGE_LISTEN=f"127.0.0.1:{http_port}",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "identity.cli", "dev"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _spawn("dev", env)
     try:
         base = f"http://127.0.0.1:{http_port}"
         deadline = time.monotonic() + 60
@@ -174,26 +182,7 @@ def test_a_fresh_production_start_has_no_user_and_no_credential(tmp_path):
     create`), so no call but the public ones can succeed."""
     import sqlite3
 
-    port = _free_port()
-    env = _env(tmp_path, IDENTITY_MIGRATE="true", IDENTITY_GRPC_LISTEN=f"127.0.0.1:{port}")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "identity.cli", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        health = health_pb2_grpc.HealthStub(channel)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                break
-            except grpc.RpcError:
-                assert proc.poll() is None and time.monotonic() < deadline, "no start"
-                time.sleep(0.2)
+    with _serving(tmp_path) as (_, channel):
         register = channel.unary_unary("/identity.v1.IdentityService/Register")
         try:
             register(b"", metadata=(("authorization", "Bearer idsk_guess"),), timeout=5)
@@ -201,14 +190,9 @@ def test_a_fresh_production_start_has_no_user_and_no_credential(tmp_path):
         except grpc.RpcError as error:
             code = error.code()
         assert code == grpc.StatusCode.UNAUTHENTICATED
-        channel.close()
         with sqlite3.connect(tmp_path / "cli.db") as db:
             counts = {
                 table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                 for table in ("users", "service_credentials", "sessions", "signing_keys")
             }
-        assert counts == {"users": 0, "service_credentials": 0, "sessions": 0, "signing_keys": 1}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
-        proc.communicate()
+    assert counts == {"users": 0, "service_credentials": 0, "sessions": 0, "signing_keys": 1}

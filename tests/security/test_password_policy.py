@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 import pytest
@@ -10,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from identity.v1 import identity_pb2 as pb
 from tests.conftest import PASSWORD
-from tests.helpers import error_of, login, register_and_login, status_of
+from tests.helpers import change_password, error_of, login, register_and_login, status_of
 
 
 async def _register(s, email, password):
@@ -202,15 +203,8 @@ async def test_wrong_current_passwords_count_towards_the_login_throttle(
     email = unique_email()
     tokens = await register_and_login(s, email)
 
-    def change(current: str):
-        return s.stub.ChangePassword(
-            pb.ChangePasswordRequest(
-                access_token=tokens.access_token,
-                current_password=current,
-                new_password="an entirely new passphrase, long enough",
-            ),
-            metadata=s.md(),
-        )
+    def change(current: str) -> Any:
+        return change_password(s, tokens.access_token, current)
 
     wrong = [await status_of(change(f"wrong guess number {i}")) for i in range(6)]
     assert wrong[:5] == [grpc.StatusCode.UNAUTHENTICATED] * 5

@@ -19,7 +19,7 @@ from identity.logs import JsonFormatter
 from identity.v1 import admin_pb2 as apb
 from identity.v1 import identity_pb2 as pb
 from tests.conftest import PASSWORD
-from tests.helpers import login, refresh, register_and_login, status_of
+from tests.helpers import change_password, login, refresh, register_and_login, status_of
 from tests.introspection.support import claims_of
 
 WRONG = "not the password at all, sorry"
@@ -104,14 +104,7 @@ async def test_password_changes_and_throttling_are_logged(
     user = mine.user_id
 
     def change(current: str) -> Any:
-        return s.stub.ChangePassword(
-            pb.ChangePasswordRequest(
-                access_token=mine.access_token,
-                current_password=current,
-                new_password="an entirely new passphrase, long enough",
-            ),
-            metadata=s.md(),
-        )
+        return change_password(s, mine.access_token, current)
 
     assert await status_of(change(WRONG)) == grpc.StatusCode.UNAUTHENTICATED
     lines.one("password change failed", user_id=user)
