@@ -205,15 +205,10 @@ class Revoker:
         is logged (ids and reason only)."""
         committed = [e for e in events if e is not None]
         for event in committed:
-            log.info(
-                f"revoked: {event.kind}",
-                extra={
-                    "sid": event.session_id,
-                    "user_id": event.user_id,
-                    "jti": event.jti,
-                    "reason": event.reason,
-                },
-            )
+            ids = {"sid": event.session_id, "user_id": event.user_id, "jti": event.jti}
+            # Only the ids this kind of event has: a session, a user or a jti.
+            extra = {k: v for k, v in ids.items() if v is not None}
+            log.info(f"revoked: {event.kind}", extra={**extra, "reason": event.reason})
         self.cache.apply(committed)
 
     def notified(self, payload: str) -> None:
