@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
+from prometheus_client import REGISTRY
 
 from identity.v1 import identity_pb2 as pb
 from tests.conftest import PASSWORD, Running, remember
@@ -59,3 +61,9 @@ def change_password(
         ),
         metadata=s.md(),
     )
+
+
+async def until_hashes_in_flight(count: int) -> None:
+    """Until identity's hash pool holds `count` hashes, running or queued (its own gauge)."""
+    while (REGISTRY.get_sample_value("identity_password_hashes_in_flight") or 0) < count:
+        await asyncio.sleep(0.005)

@@ -9,12 +9,11 @@ import asyncio
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client import REGISTRY
 
 from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc as pb_grpc
 from tests.conftest import PASSWORD
-from tests.helpers import register_and_login
+from tests.helpers import register_and_login, until_hashes_in_flight
 
 
 async def test_stop_says_not_serving_finishes_calls_in_flight_and_refuses_new_ones(
@@ -31,8 +30,7 @@ async def test_stop_says_not_serving_finishes_calls_in_flight_and_refuses_new_on
     in_flight = asyncio.ensure_future(
         s.stub.Login(pb.LoginRequest(email=email, password=PASSWORD), metadata=s.md())
     )
-    while (REGISTRY.get_sample_value("identity_password_hashes_in_flight") or 0) < 1:
-        await asyncio.sleep(0.005)
+    await until_hashes_in_flight(1)
     stopping = asyncio.ensure_future(s.app.stop(grace=10.0))
 
     update = await asyncio.wait_for(watch.read(), 5)

@@ -7,11 +7,17 @@ from typing import Any
 
 import grpc
 import pytest
-from prometheus_client import REGISTRY
 
 from identity.v1 import identity_pb2 as pb
 from tests.conftest import PASSWORD
-from tests.helpers import change_password, error_of, login, register_and_login, status_of
+from tests.helpers import (
+    change_password,
+    error_of,
+    login,
+    register_and_login,
+    status_of,
+    until_hashes_in_flight,
+)
 
 
 async def _register(s, email, password):
@@ -118,8 +124,7 @@ async def test_an_over_long_password_needs_no_hash_even_when_the_hash_pool_is_fu
 
     busy = [asyncio.ensure_future(sign_in()) for _ in range(5)]  # one hashing, four waiting
     try:
-        while (REGISTRY.get_sample_value("identity_password_hashes_in_flight") or 0) < 5:
-            await asyncio.sleep(0.01)
+        await until_hashes_in_flight(5)
         # Anything needing a hash is shed now; an unknown email too (it costs the dummy hash).
         shed = await error_of(sign_in("a wrong password, long enough", unique_email()))
         assert shed.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
