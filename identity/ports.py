@@ -37,17 +37,6 @@ class NewSession:
 
 
 @dataclass(frozen=True)
-class SessionSecret:
-    session_id: str
-    user_id: str
-    client_id: str
-    secret_enc: bytes
-    generation: int
-    idle_expires_at: datetime
-    absolute_expires_at: datetime
-
-
-@dataclass(frozen=True)
 class RevocationEvent:
     cursor: int
     kind: str  # "session" | "user" | "access_token"
@@ -105,10 +94,10 @@ class LoginLog(Protocol):
 class SessionStore(Protocol):
     async def consume_refresh_token(
         self, digest: bytes, now: datetime, client: ClientInfo
-    ) -> tuple[PresentedToken, SessionSecret] | None:
+    ) -> PresentedToken | None:
         """Mark the token used if it is unused and its session live; then the facts the
-        rotation decides on, and its session's secret (read in the same step: one round trip
-        fewer). None for a digest no token has."""
+        rotation decides on, its session's secret among them (read in the same step: one round
+        trip fewer). None for a digest no token has."""
         ...
 
     async def record_rotation(

@@ -14,8 +14,9 @@ import enum
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 from identity.domain.errors import InvalidRefreshToken
 
@@ -52,10 +53,12 @@ class ClientInfo:
 
 @dataclass(frozen=True)
 class PresentedToken:
-    """Facts the store found for a presented refresh token, after trying to consume it."""
+    """What the store found for a presented refresh token, after trying to consume it: the
+    token, its session, and its successor's use, read in one step."""
 
     session_id: str
     user_id: str
+    client_id: str
     generation: int
     consumed_now: bool  # this call won the atomic "mark used where unused" update
     used_at: datetime | None
@@ -64,13 +67,8 @@ class PresentedToken:
     idle_expires_at: datetime
     absolute_expires_at: datetime
     successor_used_at: datetime | None
-
-
-class Outcome(enum.Enum):
-    ROTATE = "rotate"
-    GRACE_REPLAY = "grace_replay"
-    REUSE = "reuse"
-    INVALID = "invalid"
+    # The session's secret, encrypted under the master key: what the successor derives from.
+    secret_enc: bytes = field(repr=False)
 
 
 class ReuseCause(enum.Enum):
@@ -80,10 +78,50 @@ class ReuseCause(enum.Enum):
 
 
 @dataclass(frozen=True)
-class RefreshDecision:
-    outcome: Outcome
-    cause: ReuseCause | None = None
+class Use:
+    """One side of a reuse incident: when and by whom the token was presented."""
 
+    at: datetime
+    by: ClientInfo
+
+
+@dataclass(frozen=True)
+class Rotate:
+    """The token was live and this call consumed it: issue its successor."""
+
+    outcome: ClassVar[str] = "rotate"
+    token: PresentedToken
+
+
+@dataclass(frozen=True)
+class GraceReplay:
+    """Used moments ago, successor unused: the same successor again, no new refresh token."""
+
+    outcome: ClassVar[str] = "grace_replay"
+    token: PresentedToken
+
+
+@dataclass(frozen=True)
+class Reuse:
+    """Used before, outside the grace window or after its successor: revoke, and record the
+    two-sided incident (first use, replay) under its cause."""
+
+    outcome: ClassVar[str] = "reuse"
+    token: PresentedToken
+    cause: ReuseCause
+    first_use: Use
+    replay: Use
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Unknown token (None), or its session ended: one refusal for all."""
+
+    outcome: ClassVar[str] = "invalid"
+    token: PresentedToken | None
+
+
+RefreshDecision = Rotate | GraceReplay | Reuse | Invalid
 
 # A replay from the same client this soon after the successor was used looks like a tab that lost
 # a race rather than a thief; the session is revoked all the same, only the label differs.
@@ -95,22 +133,23 @@ def decide_refresh(
 ) -> RefreshDecision:
     """Rotate, replay within grace (the same successor again), or treat as reuse (revoke)."""
     if found is None:
-        return RefreshDecision(Outcome.INVALID)
+        return Invalid(None)
     if found.session_revoked or now >= found.idle_expires_at or now >= found.absolute_expires_at:
-        return RefreshDecision(Outcome.INVALID)
+        return Invalid(found)
     if found.consumed_now:
-        return RefreshDecision(Outcome.ROTATE)
+        return Rotate(found)
     if found.used_at is None:
-        return RefreshDecision(Outcome.INVALID)
+        return Invalid(found)
     if found.successor_used_at is None and now - found.used_at <= grace:
-        return RefreshDecision(Outcome.GRACE_REPLAY)
-    return RefreshDecision(Outcome.REUSE, classify_reuse(found, now, client))
+        return GraceReplay(found)
+    first_use, replay = Use(found.used_at, found.used_by), Use(now, client)
+    return Reuse(found, classify_reuse(found, first_use, replay), first_use, replay)
 
 
-def classify_reuse(found: PresentedToken, now: datetime, client: ClientInfo) -> ReuseCause:
-    same = found.used_by.same_client(client)
+def classify_reuse(found: PresentedToken, first_use: Use, replay: Use) -> ReuseCause:
+    same = first_use.by.same_client(replay.by)
     if same and found.successor_used_at is None:
         return ReuseCause.LOST_RESPONSE
-    if same and found.used_at is not None and now - found.used_at <= LATE_RETRY_WINDOW:
+    if same and replay.at - first_use.at <= LATE_RETRY_WINDOW:
         return ReuseCause.LATE_CONCURRENT_RETRY
     return ReuseCause.THEFT_SUSPECTED

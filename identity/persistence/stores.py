@@ -30,7 +30,6 @@ from identity.ports import (
     CredentialRecord,
     NewSession,
     RevocationEvent,
-    SessionSecret,
     ThrottleState,
     UserRecord,
 )
@@ -285,7 +284,7 @@ class SqlSessions:
 
     async def consume_refresh_token(
         self, digest: bytes, now: datetime, client: ClientInfo
-    ) -> tuple[PresentedToken, SessionSecret] | None:
+    ) -> PresentedToken | None:
         # The atomic step of rotation: mark the token used only if it is unused and its session
         # is live. Two concurrent refreshes both run this UPDATE; the row lock makes the second
         # wait, re-check "used_at IS NULL" after the first commits, and match nothing
@@ -309,6 +308,7 @@ class SqlSessions:
         return PresentedToken(
             session_id=row.session_id,
             user_id=row.user_id,
+            client_id=row.client_id,
             generation=row.generation,
             consumed_now=won is not None,
             used_at=row.used_at,
@@ -317,14 +317,7 @@ class SqlSessions:
             idle_expires_at=row.idle_expires_at,
             absolute_expires_at=row.absolute_expires_at,
             successor_used_at=row.successor_used_at,
-        ), SessionSecret(
-            session_id=row.session_id,
-            user_id=row.user_id,
-            client_id=row.client_id,
             secret_enc=row.secret_enc,
-            generation=row.session_generation,
-            idle_expires_at=row.idle_expires_at,
-            absolute_expires_at=row.absolute_expires_at,
         )
 
     async def record_rotation(

@@ -11,15 +11,17 @@ from identity.domain.errors import InvalidRefreshToken, RefreshTokenReused
 from identity.domain.master_key import MasterKey
 from identity.domain.refresh import (
     ClientInfo,
-    Outcome,
+    GraceReplay,
+    Invalid,
     PresentedToken,
-    ReuseCause,
+    Reuse,
+    Rotate,
     decide_refresh,
     derive_refresh_token,
     refresh_token_digest,
 )
 from identity.domain.sessions import RevocationReason, SessionLifetimes
-from identity.ports import RevocationEvent, SessionSecret, UnitOfWork, UnitOfWorkFactory
+from identity.ports import RevocationEvent, UnitOfWork, UnitOfWorkFactory
 from identity.services.revocations import Revoker
 from identity.services.tokens import AccessTokens, IssuedTokens, seconds_until
 
@@ -52,101 +54,111 @@ class Rotation:
     async def refresh(self, refresh_token: str, client: ClientInfo) -> IssuedTokens:
         digest = refresh_token_digest(refresh_token)
         now = self._clock.now()
-        events: list[RevocationEvent] = []
         async with self._uow() as uow:
-            consumed = await uow.sessions.consume_refresh_token(digest, now, client)
-            found, secret = consumed if consumed is not None else (None, None)
+            found = await uow.sessions.consume_refresh_token(digest, now, client)
             decision = decide_refresh(found, now, self._grace, client)
-            metrics.REFRESHES.labels(decision.outcome.value).inc()
-            if decision.outcome is Outcome.INVALID or found is None or secret is None:
-                # A token never issued has no session to name; a known one says which it was
-                # (its session ended, revoked or expired).
-                log.info(
-                    "refresh refused",
-                    extra={
-                        "sid": found.session_id if found else None,
-                        "cause": "unknown_token" if found is None else "session_ended",
-                    },
-                )
-                raise InvalidRefreshToken()
-            if decision.outcome is Outcome.REUSE:
-                events = await self._handle_reuse(uow, found, decision.cause, client, now)
-                await uow.commit()
-            else:
-                successor = self._successor(secret, found.generation)
-                if decision.outcome is Outcome.ROTATE:
-                    idle = self._lifetimes.idle_expiry(now, secret.absolute_expires_at)
+            metrics.REFRESHES.labels(decision.outcome).inc()
+            match decision:
+                case Rotate(token):
+                    successor = self._successor(token)
+                    idle = self._lifetimes.idle_expiry(now, token.absolute_expires_at)
                     await uow.sessions.record_rotation(
-                        found.session_id,
-                        found.generation + 1,
+                        token.session_id,
+                        token.generation + 1,
                         refresh_token_digest(successor),
                         now,
                         idle,
                     )
                     await uow.commit()
-                    log.info("refresh rotated", extra={"sid": found.session_id})
-                else:
-                    # Grace replay: the same successor again, never a second live token.
-                    idle = secret.idle_expires_at
-                    log.info("refresh grace replay", extra={"sid": found.session_id})
-                access = self._tokens.issue(
-                    found.user_id, found.session_id, secret.client_id, self._scope, now
-                )
-                return IssuedTokens(
-                    access,
-                    successor,
-                    seconds_until(idle, now),
-                    found.session_id,
-                    found.user_id,
-                    grace_replay=decision.outcome is Outcome.GRACE_REPLAY,
-                )
+                    log.info("refresh rotated", extra={"sid": token.session_id})
+                    return self._issue(token, successor, idle, now, grace_replay=False)
+                case GraceReplay(token):
+                    # The same successor again, never a second live token.
+                    log.info("refresh grace replay", extra={"sid": token.session_id})
+                    return self._issue(
+                        token, self._successor(token), token.idle_expires_at, now, grace_replay=True
+                    )
+                case Reuse() as reuse:
+                    events = await self._handle_reuse(uow, reuse, now)
+                    await uow.commit()
+                case Invalid(token):
+                    # A token never issued has no session to name; a known one says which it
+                    # was (its session ended, revoked or expired).
+                    log.info(
+                        "refresh refused",
+                        extra={
+                            "sid": token.session_id if token else None,
+                            "cause": "unknown_token" if token is None else "session_ended",
+                        },
+                    )
+                    raise InvalidRefreshToken()
+        # Published once the revocation has committed, with the connection returned.
         self._revoker.publish(events)
         raise RefreshTokenReused()
 
-    def _successor(self, secret: SessionSecret, generation: int) -> str:
-        key = self._master.decrypt(secret.secret_enc, secret.session_id.encode())
-        return derive_refresh_token(key, secret.session_id, generation + 1)
+    def _successor(self, token: PresentedToken) -> str:
+        key = self._master.decrypt(token.secret_enc, token.session_id.encode())
+        return derive_refresh_token(key, token.session_id, token.generation + 1)
+
+    def _issue(
+        self,
+        token: PresentedToken,
+        successor: str,
+        idle_expires_at: datetime,
+        now: datetime,
+        grace_replay: bool,
+    ) -> IssuedTokens:
+        access = self._tokens.issue(
+            token.user_id, token.session_id, token.client_id, self._scope, now
+        )
+        return IssuedTokens(
+            access,
+            successor,
+            seconds_until(idle_expires_at, now),
+            token.session_id,
+            token.user_id,
+            grace_replay=grace_replay,
+        )
 
     async def _handle_reuse(
-        self,
-        uow: UnitOfWork,
-        found: PresentedToken,
-        cause: ReuseCause | None,
-        client: ClientInfo,
-        now: datetime,
+        self, uow: UnitOfWork, reuse: Reuse, now: datetime
     ) -> list[RevocationEvent]:
         """Revoke the family (or all the user's sessions); record both sides of the incident."""
-        reason = RevocationReason.REFRESH_TOKEN_REUSE
+        token, reason = reuse.token, RevocationReason.REFRESH_TOKEN_REUSE
         if self._reuse_revokes_all:
-            events = await self._revoker.revoke_user(uow, found.user_id, reason, now)
+            events = await self._revoker.revoke_user(uow, token.user_id, reason, now)
         else:
             event = await self._revoker.revoke_session(
-                uow, found.session_id, found.user_id, reason, now
+                uow, token.session_id, token.user_id, reason, now
             )
             events = [event] if event else []
-        cause_name = (cause or ReuseCause.THEFT_SUSPECTED).value
+        cause = reuse.cause.value
         await uow.audit.record(
             "refresh_token_reuse",
             "user",
             now,
-            user_id=found.user_id,
-            session_id=found.session_id,
+            user_id=token.user_id,
+            session_id=token.session_id,
             outcome="session_revoked",
             detail={
-                "cause": cause_name,
-                "generation": found.generation,
+                "cause": cause,
+                "generation": token.generation,
                 "first_use": {
-                    "at": found.used_at.isoformat() if found.used_at else None,
-                    "ip": found.used_by.ip,
-                    "user_agent": found.used_by.user_agent,
+                    "at": reuse.first_use.at.isoformat(),
+                    "ip": reuse.first_use.by.ip,
+                    "user_agent": reuse.first_use.by.user_agent,
                 },
-                "replay": {"at": now.isoformat(), "ip": client.ip, "user_agent": client.user_agent},
-                "successor_used_at": found.successor_used_at.isoformat()
-                if found.successor_used_at
+                "replay": {
+                    "at": reuse.replay.at.isoformat(),
+                    "ip": reuse.replay.by.ip,
+                    "user_agent": reuse.replay.by.user_agent,
+                },
+                "successor_used_at": token.successor_used_at.isoformat()
+                if token.successor_used_at
                 else None,
                 "revoked_all_sessions": self._reuse_revokes_all,
             },
         )
-        metrics.REUSE_INCIDENTS.labels(cause_name).inc()
-        log.warning("refresh token reuse", extra={"sid": found.session_id, "cause": cause_name})
+        metrics.REUSE_INCIDENTS.labels(cause).inc()
+        log.warning("refresh token reuse", extra={"sid": token.session_id, "cause": cause})
         return events

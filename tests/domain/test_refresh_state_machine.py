@@ -13,7 +13,17 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from identity.domain.refresh import ClientInfo, Outcome, PresentedToken, decide_refresh
+from identity.domain.refresh import (
+    ClientInfo,
+    GraceReplay,
+    Invalid,
+    PresentedToken,
+    RefreshDecision,
+    Reuse,
+    ReuseCause,
+    Rotate,
+    decide_refresh,
+)
 
 GRACE = timedelta(seconds=30)
 IDLE = timedelta(days=14)
@@ -34,7 +44,7 @@ class RefreshFamily(RuleBasedStateMachine):
         self.tokens = [Token(0)]
         self.revoked = False
         self.idle_expires_at = self.now + IDLE
-        self.last: Outcome | None = None
+        self.last: RefreshDecision | None = None
 
     def facts(self, generation: int, client: ClientInfo) -> PresentedToken:
         token = self.tokens[generation]
@@ -46,6 +56,7 @@ class RefreshFamily(RuleBasedStateMachine):
         return PresentedToken(
             session_id="s",
             user_id="u",
+            client_id="c",
             generation=generation,
             consumed_now=won,
             used_at=token.used_at,
@@ -54,6 +65,7 @@ class RefreshFamily(RuleBasedStateMachine):
             idle_expires_at=self.idle_expires_at,
             absolute_expires_at=self.idle_expires_at + IDLE,
             successor_used_at=successor.used_at if successor else None,
+            secret_enc=b"",
         )
 
     @rule(pick=st.integers(0, 50), client=st.sampled_from(CLIENTS))
@@ -64,21 +76,25 @@ class RefreshFamily(RuleBasedStateMachine):
             generation + 1 < len(self.tokens) and self.tokens[generation + 1].used_at is not None
         )
         decision = decide_refresh(self.facts(generation, client), self.now, GRACE, client)
-        self.last = decision.outcome
-        if decision.outcome is Outcome.ROTATE:
+        self.last = decision
+        if isinstance(decision, Rotate):
             assert before_used is None and generation == len(self.tokens) - 1
             self.tokens.append(Token(generation + 1))
             self.idle_expires_at = self.now + IDLE
-        elif decision.outcome is Outcome.GRACE_REPLAY:
+        elif isinstance(decision, GraceReplay):
             # Only the newest used token, successor unused, inside the window, session live.
             assert before_used is not None and self.now - before_used <= GRACE
             assert not successor_used and not self.revoked
-        elif decision.outcome is Outcome.REUSE:
+        elif isinstance(decision, Reuse):
             assert before_used is not None
             assert successor_used or self.now - before_used > GRACE
-            assert decision.cause is not None
+            assert isinstance(decision.cause, ReuseCause)
+            # Both sides of the incident: the first use as the store saw it, and this replay.
+            assert decision.first_use.at == before_used and decision.replay.at == self.now
+            assert decision.replay.by == client
             self.revoked = True
         else:
+            assert isinstance(decision, Invalid)
             assert self.revoked or self.now >= self.idle_expires_at
 
     @rule(seconds=st.sampled_from([1, 10, 29, 30, 31, 120, 3600]))
@@ -98,7 +114,7 @@ class RefreshFamily(RuleBasedStateMachine):
     @invariant()
     def a_revoked_family_never_rotates_again(self) -> None:
         if self.revoked:
-            assert self.last in (Outcome.REUSE, Outcome.INVALID)
+            assert isinstance(self.last, Reuse | Invalid)
 
 
 TestRefreshFamily = RefreshFamily.TestCase
