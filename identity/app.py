@@ -31,7 +31,7 @@ from identity.services.audit import AuditTrail
 from identity.services.hashing import Argon2Params, PasswordHashing
 from identity.services.introspection import Introspection, RevocationFeed
 from identity.services.keyring import KeyRing
-from identity.services.refresh import Rotation
+from identity.services.refresh import RefreshRotation
 from identity.services.revocations import RevocationCache, Revoker
 from identity.services.service_accounts import CallerDirectory, create_credential
 from identity.services.sessions import Sessions
@@ -89,7 +89,7 @@ class IdentityApp:
             ),
             self.clock,
         )
-        self.rotation = Rotation(
+        self.refresh_rotation = RefreshRotation(
             self.uow,
             self.tokens,
             self.revoker,
@@ -142,7 +142,7 @@ class IdentityApp:
         await self.callers.load()
         servicer = IdentityServicer(
             self.accounts,
-            self.rotation,
+            self.refresh_rotation,
             self.sessions,
             self.keyring,
             self.clock,

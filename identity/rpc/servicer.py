@@ -14,7 +14,7 @@ from identity.rpc.errors import Context, grpc_errors
 from identity.services.accounts import Accounts
 from identity.services.introspection import Introspection, RevocationFeed
 from identity.services.keyring import KeyRing
-from identity.services.refresh import Rotation
+from identity.services.refresh import RefreshRotation
 from identity.services.sessions import Sessions
 from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc
@@ -26,7 +26,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def __init__(
         self,
         accounts: Accounts,
-        rotation: Rotation,
+        refresh_rotation: RefreshRotation,
         sessions: Sessions,
         keyring: KeyRing,
         clock: Clock,
@@ -34,7 +34,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         feed: RevocationFeed,
     ) -> None:
         self._accounts = accounts
-        self._rotation = rotation
+        self._refresh_rotation = refresh_rotation
         self._sessions = sessions
         self._keyring = keyring
         self._clock = clock
@@ -55,7 +55,9 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
     async def Refresh(self, request: pb.RefreshRequest, context: Context) -> pb.TokenResponse:
         async with grpc_errors(context):
-            issued = await self._rotation.refresh(request.refresh_token, client_info(context))
+            issued = await self._refresh_rotation.refresh(
+                request.refresh_token, client_info(context)
+            )
         return convert.token_response(issued)
 
     async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:

@@ -28,7 +28,9 @@ from identity.services.tokens import AccessTokens, IssuedTokens, seconds_until
 log = logging.getLogger(__name__)
 
 
-class Rotation:
+class RefreshRotation:
+    """Refresh-token rotation (not signing-key rotation, which is identity.services.keyring)."""
+
     def __init__(
         self,
         uow: UnitOfWorkFactory,
