@@ -1,4 +1,4 @@
-"""The unit of work: one transaction, rolled back unless commit() ran."""
+"""The unit of work: one transaction for a store per aggregate, rolled back unless commit() ran."""
 
 from __future__ import annotations
 
@@ -7,17 +7,14 @@ from types import TracebackType
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
+from identity.persistence.audit import SqlAudit
 from identity.persistence.errors import translate
-from identity.persistence.stores import (
-    SqlAudit,
-    SqlCredentials,
-    SqlKeys,
-    SqlLogins,
-    SqlRevocations,
-    SqlSessions,
-    SqlThrottle,
-    SqlUsers,
-)
+from identity.persistence.keys import SqlKeys
+from identity.persistence.revocations import SqlRevocations
+from identity.persistence.service_accounts import SqlCredentials
+from identity.persistence.sessions import SqlSessions
+from identity.persistence.throttle import SqlThrottle
+from identity.persistence.users import SqlLogins, SqlUsers
 
 
 class SqlUnitOfWork:

@@ -24,6 +24,7 @@ import pytest
 from identity.app import IdentityApp
 from identity.domain.clock import SystemClock
 from identity.persistence.database import create_engine, migrate
+from identity.persistence.keys import KEY_ROTATION_LOCK
 from identity.persistence.uow import SqlUnitOfWorkFactory
 from identity.services.service_accounts import create_credential
 from identity.v1 import admin_pb2, admin_pb2_grpc, identity_pb2_grpc
@@ -38,7 +39,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 REPLICAS = 3
 COOKIE = "__Secure-refresh_token"
 CSRF = {"X-Requested-With": "auth-client"}
-KEY_LOCK = 0x1D3_7E17  # the advisory lock key changes take (identity.persistence.stores)
 
 
 @dataclass
@@ -308,7 +308,7 @@ async def test_replicas_booting_together_on_an_empty_database_all_start(pg):
         # Another replica holds the key lock and has not committed its first key yet.
         transaction = holder.transaction()
         await transaction.start()
-        await holder.execute("SELECT pg_advisory_xact_lock($1)", KEY_LOCK)
+        await holder.execute("SELECT pg_advisory_xact_lock($1)", KEY_ROTATION_LOCK)
         starting = asyncio.create_task(app.start())
         await asyncio.sleep(1.0)
         assert not starting.done(), starting.exception() if starting.done() else None

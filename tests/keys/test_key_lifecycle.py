@@ -16,7 +16,7 @@ from identity.app import IdentityApp
 from identity.domain.clock import FixedClock
 from identity.domain.errors import Unavailable
 from identity.domain.keys import KeyState
-from identity.persistence.stores import ROTATION_LOCK
+from identity.persistence.keys import KEY_ROTATION_LOCK
 from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc as pb_grpc
 from identity.verify import ExpiredToken, GrpcJwksSource, UnknownKey, Verifier
@@ -170,7 +170,7 @@ async def test_replicas_rotating_at_once_make_exactly_one_key_and_all_pick_it_up
     try:
         before = {r.kid for r in a.app.keyring.records}
         async with engine.begin() as elsewhere:  # a rotation in progress on another replica
-            await elsewhere.execute(sa.select(sa.func.pg_advisory_xact_lock(ROTATION_LOCK)))
+            await elsewhere.execute(sa.select(sa.func.pg_advisory_xact_lock(KEY_ROTATION_LOCK)))
             results = await asyncio.gather(
                 a.app.keyring.rotate(), b.keyring.rotate(), return_exceptions=True
             )
