@@ -14,6 +14,7 @@ from prometheus_client import start_http_server
 from identity.config import Settings
 from identity.domain.clock import Clock, SystemClock
 from identity.domain.errors import ConfigurationError
+from identity.domain.hash_params import Argon2Params
 from identity.domain.keys import KeyTimings
 from identity.domain.passwords import PasswordPolicy
 from identity.domain.sessions import SessionLifetimes
@@ -28,7 +29,7 @@ from identity.rpc.servicer import IdentityServicer
 from identity.services.accounts import Accounts, AccountSettings
 from identity.services.admin import Administration
 from identity.services.audit import AuditTrail
-from identity.services.hashing import Argon2Params, PasswordHashing
+from identity.services.hashing import PasswordHashing
 from identity.services.introspection import Introspection, RevocationFeed
 from identity.services.keyring import KeyRing
 from identity.services.refresh import RefreshRotation

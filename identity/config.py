@@ -10,10 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from identity.domain.errors import ConfigurationError
+from identity.domain.hash_params import HASH_PRIORITIES, MIN_MEMORY_KIB, MIN_TIME_COST
 from identity.domain.master_key import MasterKey
 from identity.domain.token_rules import SUPPORTED_ALGORITHMS
 from identity.persistence.database import redact_url
-from identity.services.hashing import HASH_PRIORITIES, MIN_MEMORY_KIB, MIN_TIME_COST
 
 DEFAULT_DATA_DIR = Path(".identity-dev")
 

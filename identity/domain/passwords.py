@@ -14,6 +14,7 @@ from identity.domain.errors import InvalidArgument, WeakPassword
 # authentication mechanism to be a minimum of 15 characters in length."
 DEFAULT_MIN_LENGTH = 15
 LOWEST_MIN_LENGTH = 8
+HIGHEST_MIN_LENGTH = 64
 # "Verifiers SHOULD permit a maximum password length of at least 64 characters"; we accept 1024
 # and refuse longer input before hashing so a huge password cannot cost an Argon2 run.
 MAX_LENGTH = 1024
@@ -26,8 +27,10 @@ class PasswordPolicy:
     service_name: str = "identity"
 
     def __post_init__(self) -> None:
-        if not LOWEST_MIN_LENGTH <= self.min_length <= 64:
-            raise ValueError(f"password minimum length must be {LOWEST_MIN_LENGTH}..64")
+        if not LOWEST_MIN_LENGTH <= self.min_length <= HIGHEST_MIN_LENGTH:
+            raise ValueError(
+                f"password minimum length must be {LOWEST_MIN_LENGTH}..{HIGHEST_MIN_LENGTH}"
+            )
 
 
 def normalize_password(password: str) -> str:

@@ -8,7 +8,6 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TypeVar
 
 from argon2 import PasswordHasher, Type
@@ -16,36 +15,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from identity import metrics
 from identity.domain.errors import Overloaded
+from identity.domain.hash_params import HASH_PRIORITIES, Argon2Params
 
-# OWASP Password Storage Cheat Sheet: Argon2id, m=19456 KiB (19 MiB), t=2, p=1 at the least.
 R = TypeVar("R")
-MIN_MEMORY_KIB = 19456
-MIN_TIME_COST = 2
-# Hash threads never make the event loop thread (Introspect, refreshes, the rest of each login)
-# wait for a core. "idle" (the default) runs them under SCHED_IDLE: the kernel gives them only
-# CPU no other thread wants, and preempts them the moment one does. Measured in the login storm
-# of bench/login.py on 2 cores: the introspection p99 during the storm 9-23 ms against 27-40 ms
-# with nice +10 alone, at the same login rate. The price: if other work keeps every core busy
-# (an overloaded event loop, a busy neighbour process), logins get next to no CPU; the bounded
-# queue below then sheds them with Overloaded. "low" (nice +10 only) keeps logins moving at
-# about a tenth of a contended core instead, for hosts shared with other busy processes.
-HASH_PRIORITIES = ("idle", "low")  # the first is the default
-HASH_THREAD_NICENESS = 10
-
-
-@dataclass(frozen=True)
-class Argon2Params:
-    memory_kib: int = MIN_MEMORY_KIB
-    time_cost: int = MIN_TIME_COST
-    parallelism: int = 1
-
-    def __post_init__(self) -> None:
-        if (
-            self.memory_kib < MIN_MEMORY_KIB
-            or self.time_cost < MIN_TIME_COST
-            or self.parallelism < 1
-        ):
-            raise ValueError("Argon2 parameters below OWASP's minimum (m=19456 KiB, t=2, p=1)")
+HASH_THREAD_NICENESS = 10  # what the priorities in HASH_PRIORITIES mean: see their comment
 
 
 class PasswordHashing:

@@ -10,7 +10,8 @@ import pytest
 
 from identity.config import Settings
 from identity.domain.errors import ConfigurationError
-from identity.services.hashing import HASH_THREAD_NICENESS, Argon2Params, PasswordHashing
+from identity.domain.hash_params import Argon2Params
+from identity.services.hashing import HASH_THREAD_NICENESS, PasswordHashing
 from tests.conftest import TEST_MASTER_KEY
 
 
