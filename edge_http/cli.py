@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from edge_http.config import EdgeSettings
+from edge_http.config import LOG_LEVEL, EdgeSettings
 from edge_http.server import build_server
 from identity import runtime
 from identity.logs import configure
@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    configure(os.environ.get("EDGE_LOG_LEVEL", "INFO"))
+    configure(LOG_LEVEL.value(os.environ))
     server = build_server(settings)
     freeze_startup_objects()
     logging.getLogger(__name__).info("edge listening on http://%s", settings.listen)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from edge_http.config import IPNetwork
 from edge_http.wire import MAX_USER_AGENT
+from identity.config_schema import IPNetwork
 
 # gRPC metadata values must be printable ASCII; anything else would fail the call client-side.
 _NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")

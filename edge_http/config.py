@@ -2,16 +2,55 @@
 
 from __future__ import annotations
 
-import ipaddress
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from identity.config import VARIABLES as IDENTITY_VARIABLES
+from identity.config_schema import (
+    HOST_PORT,
+    INTEGER,
+    LIST,
+    NETWORKS,
+    NUMBER,
+    PATH,
+    TEXT,
+    IPNetwork,
+    Variable,
+    check_fields,
+    declared,
+    optional,
+    read_fields,
+    setting,
+)
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "0.0.0.0", "::1", "::", "[::1]", "[::]"})
+
+
+def _identity_default(name: str) -> Any:
+    """Identity's own default: by default the edge finds identity, and accepts its tokens."""
+    return next(variable.default for variable in IDENTITY_VARIABLES if variable.name == name)
+
+
+# Read apart from the fields they feed (EdgeSettings.from_env, edge_http/cli.py).
+_DEFAULT_LISTEN = ("127.0.0.1", 8080)
+LISTEN = Variable("EDGE_LISTEN", HOST_PORT, _DEFAULT_LISTEN, "bind address")
+CREDENTIAL = Variable(
+    "EDGE_IDENTITY_CREDENTIAL",
+    TEXT,
+    None,
+    "the edge's service credential (role `edge`); it or the file is required",
+    default_doc="—",
+)
+CREDENTIAL_FILE = Variable(
+    "EDGE_IDENTITY_CREDENTIAL_FILE",
+    PATH,
+    None,
+    "a file holding the edge's service credential, instead of `EDGE_IDENTITY_CREDENTIAL`",
+    default_doc="—",
+)
+LOG_LEVEL = Variable("EDGE_LOG_LEVEL", TEXT, "INFO", "log level of `edge-http serve`")
 
 
 class Secret:
@@ -35,17 +74,6 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
-
-
-def split_host_port(value: str, variable: str) -> tuple[str, int]:
-    """`host:port` (IPv6 as `[::1]:port`) -> (host, port), refusing anything else."""
-    host, sep, port_text = value.strip().rpartition(":")
-    if not sep or not host or not port_text.isdigit():
-        raise ValueError(f"{variable} must look like host:port, got {value!r}")
-    port = int(port_text)
-    if not 0 <= port <= 65535:
-        raise ValueError(f"{variable}: port {port} is out of range 0-65535")
-    return host.strip("[]") if host.startswith("[") else host, port
 
 
 def normalise_origin(value: str, variable: str = "EDGE_ALLOWED_ORIGINS") -> str:
@@ -83,83 +111,101 @@ def default_origins(host: str, port: int) -> tuple[str, ...]:
     return (normalise_origin(f"http://{shown}{suffix}", "EDGE_LISTEN"),)
 
 
-def _parse_networks(text: str, variable: str) -> tuple[IPNetwork, ...]:
-    networks: list[IPNetwork] = []
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError as exc:
-            raise ValueError(f"{variable}: {item!r} is not an IP address or CIDR") from exc
-    return tuple(networks)
-
-
-def _int(environ: Mapping[str, str], variable: str, default: int) -> int:
-    text = environ.get(variable, "").strip()
-    if not text:
-        return default
-    try:
-        return int(text)
-    except ValueError as exc:
-        raise ValueError(f"{variable} must be an integer, got {text!r}") from exc
-
-
-def _float(environ: Mapping[str, str], variable: str, default: float) -> float:
-    text = environ.get(variable, "").strip()
-    if not text:
-        return default
-    try:
-        return float(text)
-    except ValueError as exc:
-        raise ValueError(f"{variable} must be a number, got {text!r}") from exc
-
-
 def _credential(environ: Mapping[str, str]) -> Secret | None:
-    inline = environ.get("EDGE_IDENTITY_CREDENTIAL", "").strip()
-    path = environ.get("EDGE_IDENTITY_CREDENTIAL_FILE", "").strip()
+    inline = (CREDENTIAL.read(environ) or "").strip()
+    path = CREDENTIAL_FILE.read(environ)
     if inline and path:
         raise ValueError("set EDGE_IDENTITY_CREDENTIAL or EDGE_IDENTITY_CREDENTIAL_FILE, not both")
     if path:
         try:
-            inline = Path(path).read_text(encoding="utf-8").strip()
+            inline = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ValueError(f"EDGE_IDENTITY_CREDENTIAL_FILE: cannot read {path!r}") from exc
+            raise ValueError(f"EDGE_IDENTITY_CREDENTIAL_FILE: cannot read {str(path)!r}") from exc
         if not inline:
-            raise ValueError(f"EDGE_IDENTITY_CREDENTIAL_FILE: {path!r} is empty")
+            raise ValueError(f"EDGE_IDENTITY_CREDENTIAL_FILE: {str(path)!r} is empty")
     return Secret(inline) if inline else None
 
 
 @dataclass(frozen=True)
 class EdgeSettings:
-    """Every setting of the edge; `from_env` documents the variable behind each field."""
+    """Every setting of the edge, each declared once: variable, default, range, README line."""
 
-    listen_host: str = "127.0.0.1"
-    listen_port: int = 8080
-    identity_target: str = "127.0.0.1:50051"
+    listen_host: str = _DEFAULT_LISTEN[0]  # EDGE_LISTEN
+    listen_port: int = _DEFAULT_LISTEN[1]
+    identity_target: str = setting(
+        "EDGE_IDENTITY_TARGET",
+        TEXT,
+        _identity_default("IDENTITY_GRPC_LISTEN"),
+        "gRPC target of identity (`dns:///` names balance round-robin)",
+    )
     # Empty means the edge's own origin (see `default_origins`).
-    allowed_origins: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = setting(
+        "EDGE_ALLOWED_ORIGINS",
+        LIST,
+        (),
+        "origins allowed by CORS and the `Origin` checks, compared exactly",
+        default_doc="the edge's own origin (`http://127.0.0.1:<port>` and "
+        "`http://localhost:<port>` on loopback)",
+    )
     identity_credential: Secret | None = None
-    trusted_proxies: tuple[IPNetwork, ...] = ()
-    max_body_bytes: int = 16384
-    grpc_deadline_seconds: float = 5.0
-    issuer: str = "http://127.0.0.1:8080"
-    audience: str = "api"
+    trusted_proxies: tuple[IPNetwork, ...] = setting(
+        "EDGE_TRUSTED_PROXIES",
+        NETWORKS,
+        (),
+        "proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed",
+        default_doc="none",
+    )
+    max_body_bytes: int = setting(
+        "EDGE_MAX_BODY_BYTES",
+        INTEGER,
+        16384,
+        "request body limit, enforced while reading",
+        low=1024,
+        high=1_048_576,
+    )
+    grpc_deadline_seconds: float = setting(
+        "EDGE_GRPC_DEADLINE_SECONDS",
+        NUMBER,
+        5.0,
+        "deadline of every call to identity, seconds",
+        low=0.05,
+        high=60,
+    )
+    issuer: str = setting(
+        "EDGE_ISSUER",
+        TEXT,
+        _identity_default("IDENTITY_ISSUER"),
+        "`iss` that `/api/me` requires",
+        fallback="IDENTITY_ISSUER",
+    )
+    audience: str = setting(
+        "EDGE_AUDIENCE",
+        TEXT,
+        _identity_default("IDENTITY_AUDIENCE"),
+        "`aud` that `/api/me` requires",
+        fallback="IDENTITY_AUDIENCE",
+    )
     # Optional TLS towards identity: a CA bundle, plus a client certificate for mutual TLS.
-    identity_ca_file: str | None = None
-    identity_cert_file: str | None = None
-    identity_key_file: str | None = None
+    identity_ca_file: str | None = optional(
+        "EDGE_IDENTITY_CA_FILE",
+        TEXT,
+        "CA bundle: TLS towards identity",
+        default_doc="plaintext",
+    )
+    identity_cert_file: str | None = optional(
+        "EDGE_IDENTITY_CERT_FILE",
+        TEXT,
+        "client certificate for mutual TLS towards identity (with the CA bundle)",
+    )
+    identity_key_file: str | None = optional(
+        "EDGE_IDENTITY_KEY_FILE", TEXT, "private key of that client certificate"
+    )
 
     def __post_init__(self) -> None:
-        if not 0 <= self.listen_port <= 65535:
-            raise ValueError(f"EDGE_LISTEN: port {self.listen_port} is out of range 0-65535")
+        LISTEN.check((self.listen_host, self.listen_port))
+        check_fields(self)
         if not self.identity_target.strip():
             raise ValueError("EDGE_IDENTITY_TARGET must not be empty")
-        if not 1024 <= self.max_body_bytes <= 1_048_576:
-            raise ValueError("EDGE_MAX_BODY_BYTES must be between 1024 and 1048576")
-        deadline = self.grpc_deadline_seconds
-        if not math.isfinite(deadline) or not 0.05 <= deadline <= 60:
-            raise ValueError("EDGE_GRPC_DEADLINE_SECONDS must be between 0.05 and 60")
         if not self.issuer or not self.audience:
             raise ValueError("EDGE_ISSUER and EDGE_AUDIENCE must not be empty")
         if (self.identity_cert_file is None) != (self.identity_key_file is None):
@@ -176,25 +222,20 @@ class EdgeSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> EdgeSettings:
-        host, port = split_host_port(environ.get("EDGE_LISTEN") or "127.0.0.1:8080", "EDGE_LISTEN")
-        origins_text = environ.get("EDGE_ALLOWED_ORIGINS", "")
-        origins = tuple(o for o in (p.strip() for p in origins_text.split(",")) if o)
+        host, port = LISTEN.value(environ)
         return cls(
             listen_host=host,
             listen_port=port,
-            identity_target=environ.get("EDGE_IDENTITY_TARGET") or "127.0.0.1:50051",
-            allowed_origins=origins,
             identity_credential=_credential(environ),
-            trusted_proxies=_parse_networks(
-                environ.get("EDGE_TRUSTED_PROXIES", ""), "EDGE_TRUSTED_PROXIES"
-            ),
-            max_body_bytes=_int(environ, "EDGE_MAX_BODY_BYTES", 16384),
-            grpc_deadline_seconds=_float(environ, "EDGE_GRPC_DEADLINE_SECONDS", 5.0),
-            issuer=environ.get("EDGE_ISSUER")
-            or environ.get("IDENTITY_ISSUER")
-            or "http://127.0.0.1:8080",
-            audience=environ.get("EDGE_AUDIENCE") or environ.get("IDENTITY_AUDIENCE") or "api",
-            identity_ca_file=environ.get("EDGE_IDENTITY_CA_FILE") or None,
-            identity_cert_file=environ.get("EDGE_IDENTITY_CERT_FILE") or None,
-            identity_key_file=environ.get("EDGE_IDENTITY_KEY_FILE") or None,
+            **read_fields(cls, environ),
         )
+
+
+# The README's edge configuration table lists these, in this order (tests/test_readme.py).
+VARIABLES: tuple[Variable[Any], ...] = (
+    LISTEN,
+    CREDENTIAL,
+    CREDENTIAL_FILE,
+    *(variable for _, variable in declared(EdgeSettings)),
+    LOG_LEVEL,
+)

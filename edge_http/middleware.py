@@ -13,9 +13,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_http.client_info import is_https
-from edge_http.config import IPNetwork
 from edge_http.metrics import EdgeMetrics
 from edge_http.problems import FORBIDDEN_CSRF, GRPC_TO_HTTP, Problem, problem_response
+from identity.config_schema import IPNetwork
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("edge_http.access")

@@ -16,7 +16,7 @@ from typing import Any
 
 from identity import logs, runtime
 from identity.app import IdentityApp
-from identity.config import DEFAULT_DATA_DIR, Settings
+from identity.config import DATA_DIR, LOG_LEVEL, Settings
 from identity.domain.errors import IdentityError
 from identity.persistence.database import migrate
 from identity.runtime import freeze_startup_objects
@@ -29,7 +29,7 @@ DEV_ROLES = ("edge", "service", "admin")
 def _settings(args: argparse.Namespace) -> Settings:
     data_dir = Path(args.data_dir) if getattr(args, "data_dir", None) else None
     if args.command == "dev" and data_dir is None:
-        data_dir = Path(os.environ.get("IDENTITY_DATA_DIR") or DEFAULT_DATA_DIR)
+        data_dir = DATA_DIR.value(os.environ)
     return Settings.from_env(os.environ, dev_data_dir=data_dir)
 
 
@@ -163,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="identity", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     dev_cmd = sub.add_parser("dev", help="run identity and the edge on embedded SQLite")
-    dev_cmd.add_argument("--data-dir", help=f"data folder (default {DEFAULT_DATA_DIR})")
+    dev_cmd.add_argument("--data-dir", help=f"data folder (default {DATA_DIR.default})")
     sub.add_parser("serve", help="run the identity gRPC service")
     for name, text in (("migrate", "upgrade the database schema to head"),):
         cmd = sub.add_parser(name, help=text)
@@ -201,15 +201,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logs.configure(os.environ.get("IDENTITY_LOG_LEVEL", "INFO"))
+    logs.configure(LOG_LEVEL.value(os.environ))
     if args.command == "conformance":
         return asyncio.run(_conformance(args))
     try:
         settings = _settings(args)
         if args.command == "dev":
-            data_dir = Path(
-                args.data_dir or os.environ.get("IDENTITY_DATA_DIR") or DEFAULT_DATA_DIR
-            )
+            data_dir = Path(args.data_dir) if args.data_dir else DATA_DIR.value(os.environ)
             runtime.run(dev(settings, data_dir))
         elif args.command == "serve":
             runtime.run(serve(settings))

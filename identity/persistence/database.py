@@ -117,10 +117,6 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(_read)
 
 
-def redact_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
 async def migrate(engine: AsyncEngine, url: str) -> None:
     """Upgrade to head; on PostgreSQL under an advisory lock so concurrent replicas take turns."""
     from alembic import command
