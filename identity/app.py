@@ -33,7 +33,9 @@ from identity.services.hashing import PasswordHashing
 from identity.services.introspection import Introspection, RevocationFeed
 from identity.services.keyring import KeyRing
 from identity.services.refresh import RefreshRotation
-from identity.services.revocations import RevocationCache, Revoker
+from identity.services.revocation_cache import RevocationCache
+from identity.services.revocation_sync import RevocationSync
+from identity.services.revoker import Revoker
 from identity.services.service_accounts import CallerDirectory, create_credential
 from identity.services.sessions import Sessions
 from identity.services.tokens import AccessTokens
@@ -58,15 +60,14 @@ class IdentityApp:
         self.keyring = KeyRing(
             self.uow, settings.master_key, settings.signing_alg, timings, self.clock
         )
-        self.revocations = RevocationCache()
-        self.revoker = Revoker(
-            self.uow, self.revocations, self.clock, settings.access_token_ttl + settings.leeway
-        )
+        self.revocation_cache = RevocationCache()
+        self.revoker = Revoker(self.revocation_cache, settings.access_token_ttl + settings.leeway)
+        self.revocation_sync = RevocationSync(self.uow, self.revocation_cache, self.clock)
         policy = TokenPolicy(
             issuer=settings.issuer, audience=settings.audience, leeway=settings.leeway
         )
         self.tokens = AccessTokens(
-            self.keyring, self.revocations, policy, settings.access_token_ttl, self.clock
+            self.keyring, self.revocation_cache, policy, settings.access_token_ttl, self.clock
         )
         self.hashing = PasswordHashing(
             Argon2Params(
@@ -106,7 +107,7 @@ class IdentityApp:
         self.callers = CallerDirectory(self.uow)
         self.introspection = Introspection(self.tokens)
         self.feed = RevocationFeed(
-            self.uow, self.revocations, self.clock, settings.revocation_heartbeat
+            self.uow, self.revocation_cache, self.clock, settings.revocation_heartbeat
         )
         self.admin = Administration(self.uow, self.revoker, self.keyring, self.clock)
         # PostgreSQL: other replicas' revocations arrive by LISTEN/NOTIFY (the poller is the
@@ -114,7 +115,10 @@ class IdentityApp:
         self.notifications: PgNotifications | None = None
         if self.engine.dialect.name == "postgresql":
             self.notifications = PgNotifications(
-                settings.database_url, REVOCATION_CHANNEL, self.revoker.notified, self.revoker.poll
+                settings.database_url,
+                REVOCATION_CHANNEL,
+                self.revocation_sync.notified,
+                self.revocation_sync.poll,
             )
         self.health = health.aio.HealthServicer()
         self.port = 0
@@ -139,7 +143,7 @@ class IdentityApp:
     async def start(self) -> int:
         await self.prepare_database()
         await self.keyring.start()
-        await self.revoker.load()
+        await self.revocation_sync.load()
         await self.callers.load()
         servicer = IdentityServicer(
             self.accounts,
@@ -160,7 +164,7 @@ class IdentityApp:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._tasks = [
             asyncio.create_task(self.keyring.run_maintenance()),
-            asyncio.create_task(self.revoker.run_poller()),
+            asyncio.create_task(self.revocation_sync.run_poller()),
         ]
         if self.notifications is not None:
             self._tasks.append(asyncio.create_task(self.notifications.run()))
@@ -180,7 +184,7 @@ class IdentityApp:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self.revocations.close()  # WatchRevocations streams end; clients resume elsewhere
+        self.revocation_cache.close()  # WatchRevocations streams end; clients resume elsewhere
         if self._server is not None:
             await self._server.stop(grace)
         self.hashing.close()

@@ -24,7 +24,7 @@ from identity.domain.sessions import RevocationReason, SessionLifetimes
 from identity.domain.throttle import ACCOUNT_POLICY, IP_POLICY, ThrottlePolicy, account_key, ip_key
 from identity.ports import NewSession, UnitOfWork, UnitOfWorkFactory
 from identity.services.hashing import PasswordHashing
-from identity.services.revocations import Revoker
+from identity.services.revoker import Revoker
 from identity.services.tokens import AccessTokens, IssuedTokens, seconds_until
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from identity.domain.sessions import RevocationReason, SessionView
 from identity.domain.token_rules import SUPPORTED_ALGORITHMS
 from identity.ports import AuditRecord, RevocationEvent, UnitOfWork, UnitOfWorkFactory, UserRecord
 from identity.services.keyring import KeyRing
-from identity.services.revocations import Revoker
+from identity.services.revoker import Revoker
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from identity import metrics
 from identity.domain.clock import Clock
 from identity.domain.token_rules import InvalidToken
 from identity.ports import RevocationEvent, UnitOfWorkFactory
-from identity.services.revocations import RevocationCache, Subscription
+from identity.services.revocation_cache import RevocationCache, Subscription
 from identity.services.tokens import AccessTokens
 
 log = logging.getLogger(__name__)

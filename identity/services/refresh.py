@@ -22,7 +22,7 @@ from identity.domain.refresh import (
 )
 from identity.domain.sessions import RevocationReason, SessionLifetimes
 from identity.ports import RevocationEvent, UnitOfWork, UnitOfWorkFactory
-from identity.services.revocations import Revoker
+from identity.services.revoker import Revoker
 from identity.services.tokens import AccessTokens, IssuedTokens, seconds_until
 
 log = logging.getLogger(__name__)

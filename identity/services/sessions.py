@@ -10,7 +10,7 @@ from identity.domain.refresh import looks_like_refresh_token, refresh_token_dige
 from identity.domain.sessions import RevocationReason, SessionView
 from identity.domain.token_rules import AccessClaims
 from identity.ports import RevocationEvent, UnitOfWorkFactory
-from identity.services.revocations import Revoker
+from identity.services.revoker import Revoker
 from identity.services.tokens import AccessTokens
 
 

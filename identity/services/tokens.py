@@ -14,7 +14,7 @@ from identity.domain.claims_cache import DEFAULT_CACHE_SIZE, ClaimsCache
 from identity.domain.clock import Clock
 from identity.domain.token_rules import AccessClaims, TokenPolicy, check_active
 from identity.services.keyring import KeyRing
-from identity.services.revocations import RevocationCache
+from identity.services.revocation_cache import RevocationCache
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from identity.services.introspection import HEARTBEAT, RevocationFeed
-from identity.services.revocations import RevocationCache
+from identity.services.revocation_cache import RevocationCache
 
 BEAT = timedelta(seconds=0.2)
 
