@@ -30,10 +30,11 @@ from identity.services.accounts import Accounts, AccountSettings
 from identity.services.admin import Administration
 from identity.services.audit import AuditTrail
 from identity.services.hashing import PasswordHashing
-from identity.services.introspection import Introspection, RevocationFeed
+from identity.services.introspection import Introspection
 from identity.services.keyring import KeyRing
 from identity.services.refresh import RefreshRotation
 from identity.services.revocation_cache import RevocationCache
+from identity.services.revocation_stream import RevocationStream
 from identity.services.revocation_sync import RevocationSync
 from identity.services.revoker import Revoker
 from identity.services.service_accounts import CallerDirectory, create_credential
@@ -106,7 +107,7 @@ class IdentityApp:
         self.audit = AuditTrail(self.uow, self.clock)
         self.callers = CallerDirectory(self.uow)
         self.introspection = Introspection(self.tokens)
-        self.feed = RevocationFeed(
+        self.revocation_stream = RevocationStream(
             self.uow, self.revocation_cache, self.clock, settings.revocation_heartbeat
         )
         self.admin = Administration(self.uow, self.revoker, self.keyring, self.clock)
@@ -152,7 +153,7 @@ class IdentityApp:
             self.keyring,
             self.clock,
             self.introspection,
-            self.feed,
+            self.revocation_stream,
         )
         admin = AdminServicer(self.admin, self.clock)
         interceptor = AuthInterceptor(self.callers, on_denied=self.audit.denied)

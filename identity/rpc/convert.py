@@ -8,7 +8,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity.domain.sessions import SessionView
 from identity.ports import RevocationEvent
-from identity.services.introspection import HEARTBEAT, TokenInfo
+from identity.services.introspection import TokenInfo
+from identity.services.revocation_stream import HEARTBEAT
 from identity.services.tokens import IssuedTokens
 from identity.v1 import identity_pb2 as pb
 

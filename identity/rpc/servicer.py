@@ -12,9 +12,10 @@ from identity.rpc import convert
 from identity.rpc.auth import client_info, current_caller
 from identity.rpc.errors import Context, grpc_errors
 from identity.services.accounts import Accounts
-from identity.services.introspection import Introspection, RevocationFeed
+from identity.services.introspection import Introspection
 from identity.services.keyring import KeyRing
 from identity.services.refresh import RefreshRotation
+from identity.services.revocation_stream import RevocationStream
 from identity.services.sessions import Sessions
 from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc
@@ -31,7 +32,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         keyring: KeyRing,
         clock: Clock,
         introspection: Introspection,
-        feed: RevocationFeed,
+        revocation_stream: RevocationStream,
     ) -> None:
         self._accounts = accounts
         self._refresh_rotation = refresh_rotation
@@ -39,7 +40,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self._keyring = keyring
         self._clock = clock
         self._introspection = introspection
-        self._feed = feed
+        self._revocation_stream = revocation_stream
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         async with grpc_errors(context):
@@ -116,9 +117,9 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         async with grpc_errors(context):
             if request.after_cursor < 0:
                 raise InvalidArgument("after_cursor: not negative")
-            async for event in self._feed.watch(request.after_cursor):
+            async for event in self._revocation_stream.watch(request.after_cursor):
                 yield convert.revocation_event(event)
-        # The feed ends only when this server shuts down: tell the client to come back.
+        # The stream ends only when this server shuts down: tell the client to come back.
         await context.abort(
             grpc.StatusCode.UNAVAILABLE, "server shutting down; resume from your cursor"
         )

@@ -1,4 +1,4 @@
-"""RevocationFeed at the moments that matter, made to happen on purpose: an event committed
+"""RevocationStream at the moments that matter, made to happen on purpose: an event committed
 between subscribing and reading the log, one committed after the read, live events published
 out of cursor order, and a subscriber that fell behind. Each is delivered once, in order."""
 
@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from identity.services.introspection import HEARTBEAT, RevocationFeed
 from identity.services.revocation_cache import RevocationCache
+from identity.services.revocation_stream import HEARTBEAT, RevocationStream
 
 BEAT = timedelta(seconds=0.2)
 
@@ -74,7 +74,7 @@ def names(items) -> list[str]:
 
 async def test_event_committed_after_subscribing_and_before_the_read_comes_once(app):
     cache, hooks = RevocationCache(), AroundUnitsOfWork(app.uow)
-    feed = RevocationFeed(hooks, cache, app.clock, BEAT)
+    feed = RevocationStream(hooks, cache, app.clock, BEAT)
     stream = feed.watch(await newest_cursor(app))
 
     async def commit_and_publish():  # in the log *and* in the subscription
@@ -87,7 +87,7 @@ async def test_event_committed_after_subscribing_and_before_the_read_comes_once(
 
 async def test_event_committed_after_the_read_and_before_going_live_is_not_lost(app):
     cache, hooks = RevocationCache(), AroundUnitsOfWork(app.uow)
-    feed = RevocationFeed(hooks, cache, app.clock, BEAT)
+    feed = RevocationStream(hooks, cache, app.clock, BEAT)
     stream = feed.watch(await newest_cursor(app))
 
     async def commit_and_publish():  # too late for the read: only the subscription has it
@@ -100,7 +100,7 @@ async def test_event_committed_after_the_read_and_before_going_live_is_not_lost(
 
 async def test_live_events_published_out_of_order_arrive_in_cursor_order(app):
     cache = RevocationCache()
-    stream = RevocationFeed(app.uow, cache, app.clock, BEAT).watch(await newest_cursor(app))
+    stream = RevocationStream(app.uow, cache, app.clock, BEAT).watch(await newest_cursor(app))
     assert names(await take(stream, 1)) == [HEARTBEAT]  # live now
 
     first, second = await commit(app, "first", "second")
@@ -115,7 +115,7 @@ async def test_live_events_published_out_of_order_arrive_in_cursor_order(app):
 
 async def test_a_subscriber_that_fell_behind_rereads_the_log_and_misses_nothing(app):
     cache = RevocationCache()
-    feed = RevocationFeed(app.uow, cache, app.clock, BEAT, queue_limit=2)
+    feed = RevocationStream(app.uow, cache, app.clock, BEAT, queue_limit=2)
     stream = feed.watch(await newest_cursor(app))
     assert names(await take(stream, 1)) == [HEARTBEAT]
 
@@ -128,7 +128,7 @@ async def test_a_subscriber_that_fell_behind_rereads_the_log_and_misses_nothing(
 
 async def test_shutdown_ends_the_stream(app):
     cache = RevocationCache()
-    stream = RevocationFeed(app.uow, cache, app.clock, timedelta(seconds=30)).watch(
+    stream = RevocationStream(app.uow, cache, app.clock, timedelta(seconds=30)).watch(
         await newest_cursor(app)
     )
     waiting = asyncio.ensure_future(anext(stream))
