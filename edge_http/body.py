@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import HTTPConnection, Request
 
 from edge_http.problems import BAD_JSON, TOO_LARGE, UNAUTHENTICATED, UNSUPPORTED_MEDIA, Problem
-from edge_http.wire import MAX_TOKEN_LENGTH
+from identity.wire import MAX_TOKEN_LENGTH
 
 # RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; the scheme is case-insensitive (RFC 9110).
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)")

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from edge_http.wire import MAX_USER_AGENT
 from identity.config_schema import IPNetwork
+from identity.wire import MAX_CLIENT_USER_AGENT
 
 # gRPC metadata values must be printable ASCII; anything else would fail the call client-side.
 _NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
@@ -64,7 +64,7 @@ def client_ip(peer: str | None, forwarded_for: Sequence[str], proxies: Sequence[
 
 
 def clean_user_agent(value: str) -> str:
-    return _NOT_PRINTABLE.sub("?", value)[:MAX_USER_AGENT]
+    return _NOT_PRINTABLE.sub("?", value)[:MAX_CLIENT_USER_AGENT]
 
 
 def client_context(conn: HTTPConnection, proxies: Sequence[IPNetwork]) -> ClientContext:

@@ -23,14 +23,14 @@ from edge_http.client_info import ClientContext
 from edge_http.config import EdgeSettings
 from edge_http.metrics import EdgeMetrics
 from edge_http.problems import IdentityCallError
-from edge_http.wire import (
+from identity.v1 import identity_pb2 as pb
+from identity.wire import (
     MD_AUTHORIZATION,
     MD_CLIENT_IP,
     MD_CLIENT_USER_AGENT,
     MD_RETRY_AFTER,
-    SERVICE_CREDENTIAL_REFUSED,
+    MD_SERVICE_CREDENTIAL_REFUSED,
 )
-from identity.v1 import identity_pb2 as pb
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +51,21 @@ Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
 
 
-def _retry_after(error: aio.AioRpcError) -> int | None:
-    for key, value in error.trailing_metadata() or ():
-        if key == MD_RETRY_AFTER:
-            text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
-            try:
-                return min(max(1, int(float(text))), _MAX_RETRY_AFTER)
-            except ValueError:
-                return 1
+def _trailing(error: aio.AioRpcError, key: str) -> str | None:
+    for name, value in error.trailing_metadata() or ():
+        if name == key:
+            return value.decode("ascii", "replace") if isinstance(value, bytes) else value
     return None
+
+
+def _retry_after(error: aio.AioRpcError) -> int | None:
+    text = _trailing(error, MD_RETRY_AFTER)
+    if text is None:
+        return None
+    try:
+        return min(max(1, int(float(text))), _MAX_RETRY_AFTER)
+    except ValueError:
+        return 1
 
 
 def channel_credentials(settings: EdgeSettings) -> grpc.ChannelCredentials | None:
@@ -127,14 +133,17 @@ class IdentityClient:
         except aio.AioRpcError as error:
             status = error.code()
             code = status.name
-            details = error.details() or ""
-            if status == grpc.StatusCode.UNAUTHENTICATED and details == SERVICE_CREDENTIAL_REFUSED:
+            # identity flags a refused *edge* credential: never a verdict on the user's token.
+            if (
+                status == grpc.StatusCode.UNAUTHENTICATED
+                and _trailing(error, MD_SERVICE_CREDENTIAL_REFUSED) is not None
+            ):
                 log.error("identity refused the edge's credential (EDGE_IDENTITY_CREDENTIAL)")
                 code = "EDGE_CREDENTIAL_REFUSED"
                 raise IdentityCallError(grpc.StatusCode.INTERNAL) from None
             if status not in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT):
                 log.warning("identity call failed", extra={"method": method, "code": code})
-            raise IdentityCallError(status, details, _retry_after(error)) from None
+            raise IdentityCallError(status, error.details() or "", _retry_after(error)) from None
         finally:
             self.metrics.identity_call(method, code, time.perf_counter() - started)
 

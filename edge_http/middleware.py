@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from edge_http.client_info import is_https
 from edge_http.metrics import EdgeMetrics
 from edge_http.problems import FORBIDDEN_CSRF, GRPC_TO_HTTP, Problem, problem_response
+from edge_http.wire import CSRF_HEADER
 from identity.config_schema import IPNetwork
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class CORSMiddleware:
         app: ASGIApp,
         allowed_origins: Collection[str],
         allow_methods: Sequence[str] = ("GET", "POST", "DELETE"),
-        allow_headers: Sequence[str] = ("authorization", "content-type", "x-requested-with"),
+        allow_headers: Sequence[str] = ("authorization", "content-type", CSRF_HEADER),
         max_age: int = 600,
     ) -> None:
         self.app = app

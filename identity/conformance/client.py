@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 import grpc
 import httpx
 
+from edge_http.wire import REFRESH_COOKIE
 from identity.v1 import admin_pb2, admin_pb2_grpc, identity_pb2, identity_pb2_grpc
+from identity.wire import MD_AUTHORIZATION
 
-REFRESH_COOKIE = "__Secure-refresh_token"
 _COOKIE_RE = re.compile(rf"^{re.escape(REFRESH_COOKIE)}=([^;]*)(.*)$", re.IGNORECASE)
 
 
@@ -89,7 +90,7 @@ class Deployment:
     def _md(self, secret: str | None, role: str) -> tuple[tuple[str, str], ...]:
         if not secret:
             raise Failed(f"needs a {role} credential (--credentials-file)")
-        return (("authorization", f"Bearer {secret}"),)
+        return ((MD_AUTHORIZATION, f"Bearer {secret}"),)
 
     async def introspect(self, token: str) -> identity_pb2.IntrospectResponse:
         stub = identity_pb2_grpc.IdentityServiceStub(self.channel)

@@ -19,13 +19,17 @@ from identity import metrics
 from identity.domain.refresh import ClientInfo
 from identity.rpc.errors import Context
 from identity.services.service_accounts import Caller, CallerDirectory, Role
+from identity.wire import (
+    MAX_CLIENT_IP,
+    MAX_CLIENT_USER_AGENT,
+    MAX_CREDENTIAL_LENGTH,
+    MD_AUTHORIZATION,
+    MD_CLIENT_IP,
+    MD_CLIENT_USER_AGENT,
+    MD_SERVICE_CREDENTIAL_REFUSED,
+)
 
 log = logging.getLogger(__name__)
-
-AUTHORIZATION_KEY = "authorization"
-CLIENT_IP_KEY = "x-client-ip"
-CLIENT_USER_AGENT_KEY = "x-client-user-agent"
-MAX_CREDENTIAL_LENGTH = 512
 
 _SERVICE = "/identity.v1.IdentityService/"
 _ADMIN = "/identity.v1.IdentityAdmin/"
@@ -65,15 +69,17 @@ def client_info(context: Context) -> ClientInfo:
     """The end user's address and agent: from the edge's metadata, else the TCP peer."""
     caller = CALLER.get()
     metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-    if caller is not None and caller.role is Role.EDGE and metadata.get(CLIENT_IP_KEY):
+    if caller is not None and caller.role is Role.EDGE and metadata.get(MD_CLIENT_IP):
         return ClientInfo(
-            _clean(metadata[CLIENT_IP_KEY], 64),
-            _clean(metadata.get(CLIENT_USER_AGENT_KEY, ""), 512),
+            _clean(metadata[MD_CLIENT_IP], MAX_CLIENT_IP),
+            _clean(metadata.get(MD_CLIENT_USER_AGENT, ""), MAX_CLIENT_USER_AGENT),
         )
     peer = context.peer() or ""
     # "ipv4:127.0.0.1:5555" / "ipv6:[::1]:5555"
     host = peer.split(":", 1)[-1].rsplit(":", 1)[0].strip("[]")
-    return ClientInfo(_clean(host, 64), _clean(metadata.get("user-agent", ""), 512))
+    return ClientInfo(
+        _clean(host, MAX_CLIENT_IP), _clean(metadata.get("user-agent", ""), MAX_CLIENT_USER_AGENT)
+    )
 
 
 def _clean(value: str, limit: int) -> str:
@@ -81,7 +87,7 @@ def _clean(value: str, limit: int) -> str:
 
 
 def bearer_secret(metadata: Any) -> str | None:
-    values = [v for k, v in (metadata or ()) if k == AUTHORIZATION_KEY]
+    values = [v for k, v in (metadata or ()) if k == MD_AUTHORIZATION]
     if len(values) != 1 or not isinstance(values[0], str) or len(values[0]) > MAX_CREDENTIAL_LENGTH:
         return None
     scheme, _, secret = values[0].partition(" ")
@@ -116,10 +122,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             caller = await self._directory.identify(secret) if secret else None
             if caller is None:
                 await self._denied(method, None, "unauthenticated")
+                # Flagged so that no caller mistakes it for a verdict on an end user's token.
                 return _abort(
                     handler,
                     grpc.StatusCode.UNAUTHENTICATED,
                     "missing or invalid service credential",
+                    ((MD_SERVICE_CREDENTIAL_REFUSED, "true"),),
                 )
             if caller.role not in allowed_roles(method):
                 await self._denied(method, caller, "permission_denied")
@@ -189,16 +197,21 @@ def _wrap(handler: Handler, caller: Caller | None, name: str) -> Handler:
     )
 
 
-def _abort(handler: Handler, code: grpc.StatusCode, message: str) -> Handler:
+def _abort(
+    handler: Handler,
+    code: grpc.StatusCode,
+    message: str,
+    trailing: tuple[tuple[str, str], ...] = (),
+) -> Handler:
     if handler.unary_stream is not None:
 
         async def abort_stream(request: Any, context: Context) -> AsyncIterator[Any]:
-            await context.abort(code, message)
+            await context.abort(code, message, trailing)
             yield  # pragma: no cover - makes this an async generator
 
         return grpc.unary_stream_rpc_method_handler(abort_stream)
 
     async def abort_unary(request: Any, context: Context) -> Any:
-        await context.abort(code, message)
+        await context.abort(code, message, trailing)
 
     return grpc.unary_unary_rpc_method_handler(abort_unary)

@@ -20,6 +20,7 @@ from identity.domain.errors import (
     Unauthenticated,
     Unavailable,
 )
+from identity.wire import MD_RETRY_AFTER
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ STATUS: dict[type[IdentityError], grpc.StatusCode] = {
     ConfigurationError: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
-RETRY_AFTER_KEY = "retry-after"
 INTERNAL_MESSAGE = "internal error"
 
 
@@ -57,7 +57,7 @@ async def grpc_errors(context: Context) -> AsyncIterator[None]:
     except IdentityError as error:
         metadata: tuple[tuple[str, str], ...] = ()
         if isinstance(error, RateLimited):
-            metadata = ((RETRY_AFTER_KEY, str(error.retry_after)),)
+            metadata = ((MD_RETRY_AFTER, str(error.retry_after)),)
         await context.abort(status_for(error), error.message, metadata)
     except grpc.aio.AbortError:
         raise

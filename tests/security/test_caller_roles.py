@@ -7,6 +7,7 @@ import pytest
 
 from identity.v1 import admin_pb2 as apb
 from identity.v1 import identity_pb2 as pb
+from identity.wire import MD_SERVICE_CREDENTIAL_REFUSED
 from tests.helpers import error_of, refresh, register_and_login, status_of
 
 EDGE_METHODS = {
@@ -28,6 +29,25 @@ async def test_a_call_without_a_credential_is_unauthenticated(identity_server, m
     error = await error_of(getattr(s.stub, method)(request))
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
     assert error.details() == "missing or invalid service credential"
+
+
+async def test_a_refused_service_credential_is_flagged_and_a_refused_user_token_is_not(
+    identity_server,
+):
+    """The edge tells its own bad credential (500) from a user's bad token (401, cookie cleared)
+    by this flag, never by the message text."""
+    s = identity_server
+    refused = await error_of(s.stub.Refresh(EDGE_METHODS["Refresh"]))
+    assert refused.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert dict(refused.trailing_metadata() or ()).get(MD_SERVICE_CREDENTIAL_REFUSED) == "true"
+    verdict = await error_of(s.stub.Refresh(EDGE_METHODS["Refresh"], metadata=s.md("edge")))
+    assert verdict.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert MD_SERVICE_CREDENTIAL_REFUSED not in dict(verdict.trailing_metadata() or ())
+    stream = s.stub.WatchRevocations(pb.WatchRevocationsRequest())
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stream.read()
+    flags = dict(caught.value.trailing_metadata() or ())
+    assert flags.get(MD_SERVICE_CREDENTIAL_REFUSED) == "true"
 
 
 @pytest.mark.parametrize("method", sorted(EDGE_METHODS))

@@ -1,0 +1,38 @@
+"""The wire contract between identity and its gRPC callers: metadata keys and length limits."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from identity.domain.token_rules import MAX_TOKEN_LENGTH
+
+__all__ = [
+    "MAX_CLIENT_IP",
+    "MAX_CLIENT_USER_AGENT",
+    "MAX_CREDENTIAL_LENGTH",
+    "MAX_TOKEN_LENGTH",
+    "MD_AUTHORIZATION",
+    "MD_CLIENT_IP",
+    "MD_CLIENT_USER_AGENT",
+    "MD_RETRY_AFTER",
+    "MD_SERVICE_CREDENTIAL_REFUSED",
+]
+
+# Request metadata: the caller's service credential (`Bearer idsk_…`), and the end user's
+# address and agent, which identity believes from `edge` callers only.
+MD_AUTHORIZATION: Final = "authorization"
+MD_CLIENT_IP: Final = "x-client-ip"
+MD_CLIENT_USER_AGENT: Final = "x-client-user-agent"
+
+# Trailing metadata: seconds to wait after RESOURCE_EXHAUSTED.
+MD_RETRY_AFTER: Final = "retry-after"
+# Trailing metadata on an UNAUTHENTICATED that refuses the *caller's* credential, not a user's
+# token. The edge must never read that as "the user's token is invalid": it would clear the
+# refresh cookie of every user while its own credential is wrong.
+MD_SERVICE_CREDENTIAL_REFUSED: Final = "x-service-credential-refused"
+
+# A longer `authorization` value is refused before it is hashed.
+MAX_CREDENTIAL_LENGTH: Final = 512
+# Identity keeps this much of the forwarded client metadata (the session columns' widths).
+MAX_CLIENT_IP: Final = 64
+MAX_CLIENT_USER_AGENT: Final = 512
