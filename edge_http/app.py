@@ -23,8 +23,10 @@ from edge_http.middleware import (
 from edge_http.problems import (
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
+    IdentityCallError,
     Problem,
     ProblemKind,
+    problem_for_status,
     problem_response,
 )
 from edge_http.routes_auth import AuthRoutes
@@ -36,6 +38,11 @@ from identity.verify import Verifier
 async def _on_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Problem)
     return problem_response(exc)
+
+
+async def _on_identity_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IdentityCallError)
+    return problem_response(problem_for_status(exc))
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
@@ -79,7 +86,11 @@ def create_app(
             Middleware(CORSMiddleware, allowed_origins=settings.allowed_origins),
             Middleware(ErrorGuardMiddleware),
         ],
-        exception_handlers={Problem: _on_problem, HTTPException: _on_http_exception},
+        exception_handlers={
+            Problem: _on_problem,
+            IdentityCallError: _on_identity_error,
+            HTTPException: _on_http_exception,
+        },
         lifespan=lifespan,
     )
     # "/auth/refresh/" must not redirect to "/auth/refresh": unknown spellings are plain 404s.

@@ -3,7 +3,8 @@
 Every call has a deadline and carries the edge's credential plus the end user's IP and user
 agent as metadata. Nothing is retried: Login, Refresh and Logout are not idempotent, and a
 second Refresh with the same token would count as reuse once the grace window is over. The
-channel is created on first use, inside the event loop that serves requests.
+channel is created on first use, inside the event loop that serves requests. Answers come back
+as the edge's own types (`identity_answers`); every auth operation's outcome is counted here.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +23,7 @@ from grpc_health.v1 import health_pb2
 
 from edge_http.client_info import ClientContext
 from edge_http.config import EdgeSettings
+from edge_http.identity_answers import Jwks, SessionInfo, Tokens
 from edge_http.metrics import EdgeMetrics
 from edge_http.problems import IdentityCallError
 from identity.v1 import identity_pb2 as pb
@@ -66,6 +69,14 @@ def _retry_after(error: aio.AioRpcError) -> int | None:
         return min(max(1, int(float(text))), _MAX_RETRY_AFTER)
     except ValueError:
         return 1
+
+
+def _succeeded(answer: object) -> str:
+    return "success"
+
+
+def _rotated(answer: pb.TokenResponse) -> str:
+    return "grace_replay" if answer.grace_replay else "rotated"
 
 
 def channel_credentials(settings: EdgeSettings) -> grpc.ChannelCredentials | None:
@@ -147,17 +158,35 @@ class IdentityClient:
         finally:
             self.metrics.identity_call(method, code, time.perf_counter() - started)
 
+    async def _counted(
+        self,
+        operation: str,
+        call: Awaitable[Resp],
+        success: Callable[[Resp], str] = _succeeded,
+    ) -> Resp:
+        """Counts an auth operation (edge_auth_outcomes): its success label or the failed status."""
+        try:
+            answer = await call
+        except IdentityCallError as error:
+            self.metrics.outcome(operation, error.status.name.lower())
+            raise
+        self.metrics.outcome(operation, success(answer))
+        return answer
+
     async def register(self, email: str, password: str, client: ClientContext) -> str:
         request = pb.RegisterRequest(email=email, password=password)
-        return (await self._call("Register", request, pb.RegisterResponse, client)).user_id
+        call = self._call("Register", request, pb.RegisterResponse, client)
+        return (await self._counted("register", call, lambda _: "created")).user_id
 
-    async def login(self, email: str, password: str, client: ClientContext) -> pb.TokenResponse:
+    async def login(self, email: str, password: str, client: ClientContext) -> Tokens:
         request = pb.LoginRequest(email=email, password=password)
-        return await self._call("Login", request, pb.TokenResponse, client)
+        call = self._call("Login", request, pb.TokenResponse, client)
+        return Tokens.from_pb(await self._counted("login", call))
 
-    async def refresh(self, refresh_token: str, client: ClientContext) -> pb.TokenResponse:
+    async def refresh(self, refresh_token: str, client: ClientContext) -> Tokens:
         request = pb.RefreshRequest(refresh_token=refresh_token)
-        return await self._call("Refresh", request, pb.TokenResponse, client)
+        call = self._call("Refresh", request, pb.TokenResponse, client)
+        return Tokens.from_pb(await self._counted("refresh", call, _rotated))
 
     async def logout(
         self,
@@ -170,21 +199,24 @@ class IdentityClient:
         request = pb.LogoutRequest(
             refresh_token=refresh_token, access_token=access_token, all=everywhere
         )
-        await self._call("Logout", request, pb.LogoutResponse, client)
+        call = self._call("Logout", request, pb.LogoutResponse, client)
+        await self._counted("logout_all" if everywhere else "logout", call)
 
-    async def get_jwks(self) -> pb.GetJwksResponse:
-        return await self._call("GetJwks", pb.GetJwksRequest(), pb.GetJwksResponse, None)
+    async def get_jwks(self) -> Jwks:
+        answer = await self._call("GetJwks", pb.GetJwksRequest(), pb.GetJwksResponse, None)
+        return Jwks.from_pb(answer)
 
-    async def list_my_sessions(self, access_token: str, client: ClientContext) -> list[pb.Session]:
+    async def list_my_sessions(self, access_token: str, client: ClientContext) -> list[SessionInfo]:
         request = pb.ListMySessionsRequest(access_token=access_token)
         answer = await self._call("ListMySessions", request, pb.ListSessionsResponse, client)
-        return list(answer.sessions)
+        return [SessionInfo.from_pb(session) for session in answer.sessions]
 
     async def revoke_my_session(
         self, access_token: str, session_id: str, client: ClientContext
     ) -> None:
         request = pb.RevokeMySessionRequest(access_token=access_token, session_id=session_id)
-        await self._call("RevokeMySession", request, pb.RevokeMySessionResponse, client)
+        call = self._call("RevokeMySession", request, pb.RevokeMySessionResponse, client)
+        await self._counted("revoke_session", call)
 
     async def change_password(
         self, access_token: str, current: str, new: str, client: ClientContext
@@ -192,8 +224,8 @@ class IdentityClient:
         request = pb.ChangePasswordRequest(
             access_token=access_token, current_password=current, new_password=new
         )
-        answer = await self._call("ChangePassword", request, pb.ChangePasswordResponse, client)
-        return answer.revoked_sessions
+        call = self._call("ChangePassword", request, pb.ChangePasswordResponse, client)
+        return (await self._counted("change_password", call)).revoked_sessions
 
     async def is_ready(self) -> bool:
         """Identity answers: the standard health check, or GetJwks where health is missing."""

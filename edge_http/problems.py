@@ -1,7 +1,8 @@
 """Errors as `application/problem+json` (RFC 9457), and the one gRPC status -> HTTP table.
 
-Route code raises `Problem`; a failed identity call raises `IdentityCallError`, which
-`problem_for_status` turns into a `Problem` through `GRPC_TO_HTTP`. Texts are fixed here, so
+Route code raises `Problem`; a failed identity call raises `IdentityCallError`, which the app's
+one handler for it turns into a `Problem` (`problem_for_status`, through `GRPC_TO_HTTP`). Only
+refresh and logout catch it themselves, for the cookie. Texts are fixed here, so
 nothing a client sees comes from an exception message, except identity's own validation text for
 INVALID_ARGUMENT (identity writes it for clients and never echoes the input).
 """
@@ -70,6 +71,11 @@ class IdentityCallError(Exception):
         self.status = status
         self.details = details
         self.retry_after = retry_after
+
+    @property
+    def refused_credentials(self) -> bool:
+        """Identity's verdict that the user's token or password is not valid (not an outage)."""
+        return self.status == grpc.StatusCode.UNAUTHENTICATED
 
 
 @dataclass

@@ -16,13 +16,7 @@ from edge_http.body import bearer_token
 from edge_http.deps import EdgeDeps
 from edge_http.metrics import CONTENT_TYPE_LATEST
 from edge_http.middleware import HTML_HEADERS
-from edge_http.problems import (
-    UNAUTHENTICATED,
-    IdentityCallError,
-    Problem,
-    ProblemKind,
-    problem_for_status,
-)
+from edge_http.problems import UNAUTHENTICATED, Problem, ProblemKind
 from edge_http.wire import NO_STORE_HEADERS
 from identity.verify import InvalidToken, JwksUnavailable
 
@@ -89,16 +83,13 @@ class PublicRoutes:
         return routes
 
     async def jwks(self, request: Request) -> Response:
-        try:
-            answer = await self._deps.identity.get_jwks()
-        except IdentityCallError as error:
-            raise problem_for_status(error) from None
-        headers = {"cache-control": f"public, max-age={max(0, int(answer.max_age_seconds))}"}
-        if answer.etag:
-            headers["etag"] = _quoted(answer.etag)
+        jwks = await self._deps.identity.get_jwks()
+        headers = {"cache-control": f"public, max-age={max(0, jwks.max_age_seconds)}"}
+        if jwks.etag:
+            headers["etag"] = _quoted(jwks.etag)
             if _etag_matches(request.headers.get("if-none-match"), headers["etag"]):
                 return Response(status_code=304, headers=headers)
-        return Response(answer.jwks_json, media_type="application/json", headers=headers)
+        return Response(jwks.jwks_json, media_type="application/json", headers=headers)
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"}, headers=NO_STORE_HEADERS)
