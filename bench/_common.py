@@ -1,4 +1,4 @@
-"""Shared helpers: machine facts, statistics, CPU pinning, result files.
+"""Shared facts: paths, the CPU split, machine facts, statistics and result files.
 
 Every figure the benchmarks publish is a ratio (or a median with its min–max) of two things
 measured in the same run, interleaved repeat by repeat, because the machine is small, shared
@@ -12,7 +12,6 @@ import os
 import platform
 import statistics
 import subprocess
-import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
@@ -30,6 +29,26 @@ PLOTS = DOCS / "perf"
 N_CPUS = os.cpu_count() or 1
 SERVER_CPUS: tuple[int, ...] = (N_CPUS - 1,) if N_CPUS > 1 else (0,)
 CLIENT_CPUS: tuple[int, ...] = (0,)
+ALL_CPUS: tuple[int, ...] = tuple(range(N_CPUS))
+
+
+def results_dir() -> Path:
+    """bench/results/, or BENCH_RESULTS (a smoke run writes to a temporary folder)."""
+    return Path(os.environ.get("BENCH_RESULTS") or RESULTS)
+
+
+def docs_dir() -> Path:
+    """docs/, or the results folder when BENCH_RESULTS moved it: a smoke run leaves docs alone."""
+    return DOCS if results_dir() == RESULTS else results_dir()
+
+
+def plots_dir() -> Path:
+    return docs_dir() / "perf"
+
+
+def shown(path: Path) -> str:
+    """A path as results record it: relative to the repository when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def pin(cpus: Iterable[int]) -> None:
@@ -117,21 +136,17 @@ def fmt_num(s: dict[str, float], digits: int = 0, scale: float = 1.0) -> str:
     return f"{m:.{digits}f} ({lo:.{digits}f}–{hi:.{digits}f})"
 
 
-def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
-    ok = value >= target if higher_is_better else value <= target
-    return "met" if ok else "**missed**"
-
-
 def save(name: str, data: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    folder = results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     data = {"benchmark": name, "machine": machine(), **data}
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return path
 
 
 def load(name: str) -> dict[str, Any] | None:
-    path = RESULTS / f"{name}.json"
+    path = results_dir() / f"{name}.json"
     if not path.exists():
         return None
     loaded: dict[str, Any] = json.loads(path.read_text())
@@ -201,11 +216,3 @@ def git_revision() -> str:
         return out.stdout.strip() + ("+local changes" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-class Stopwatch:
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
