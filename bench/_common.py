@@ -21,7 +21,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs"
-PLOTS = DOCS / "perf"
 
 # The CPU split on a 2-core machine: servers (identity, edge, echo) on the last core, the load
 # generator on the first. PostgreSQL is a server already running on the machine and is not
@@ -151,39 +150,6 @@ def load(name: str) -> dict[str, Any] | None:
         return None
     loaded: dict[str, Any] = json.loads(path.read_text())
     return loaded
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc), 0 when unknown."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def thread_cpu_seconds(pid: int) -> dict[int, tuple[int, float]]:
-    """Per thread of a process: tid → (nice value, user + system CPU seconds)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    threads: dict[int, tuple[int, float]] = {}
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return threads
-    for task in tasks:
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        threads[int(task.name)] = (int(fields[16]), (int(fields[11]) + int(fields[12])) / ticks)
-    return threads
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent not idle since boot (/proc/stat: all but idle and iowait)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def git_revision() -> str:

@@ -10,6 +10,12 @@ document from whatever results exist in bench/results/.
 
 `python -m bench.soak` (10 minutes of mixed load, resident memory and connections sampled; see
 docs/RELIABILITY.md) runs only alone: it is not part of this run.
+
+Every benchmark takes `--quick` (tiny settings: a smoke run that checks it still starts and
+completes). With BENCH_RESULTS=DIR the results, and the document and plots written from them,
+go to DIR instead of bench/results/ and docs/:
+
+    BENCH_RESULTS=/tmp/bench python -m bench.all --quick
 """
 
 from __future__ import annotations

@@ -13,29 +13,17 @@ identity on every core.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-import sys
-import tempfile
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
-import grpc.aio
-
-from bench._common import CLIENT_CPUS, N_CPUS, SERVER_CPUS, fmt_ratio, pin, save, summary
+from bench._common import ALL_CPUS, SERVER_CPUS, fmt_ratio, summary
 from bench._patches import DESCRIPTIONS
 from bench.introspect import INTROSPECT, introspect_setup
-from bench.load import closed_loop, paced
+from bench.load import closed_loop, cycling, storm_beside_probe
 from bench.refresh import GrpcChains
-from bench.stack import (
-    PASSWORD,
-    IdentityStack,
-    Process,
-    free_port,
-    metadata,
-    register_and_login,
-    wait_grpc_serving,
-)
+from bench.runner import alternating, interleaved, run_benchmark
+from bench.stack import PASSWORD, IdentityStack, emails, metadata, register, register_and_login
 from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc
 
@@ -43,156 +31,114 @@ WORKLOADS = {
     "handler_cache": "introspect",
 }
 
+# The command line: --name value for each flag; --quick (a smoke run) sets QUICK instead.
+FLAGS: dict[str, Any] = {"repeats": 4, "duration": 3.0, "only": ",".join(WORKLOADS)}
+QUICK: dict[str, Any] = {"repeats": 2, "duration": 2.0}
 
-async def _add_patched(stack: IdentityStack, patch: str, cpus: tuple[int, ...]) -> str:
-    port = free_port()
-    target = f"127.0.0.1:{port}"
-    count_file = tempfile.mkstemp(prefix="bench-sql-count-")[1]
-    proc = Process(
-        f"identity-{patch}",
-        [sys.executable, "-m", "bench.serve_counted", "serve"],
-        stack.env(
-            IDENTITY_GRPC_LISTEN=target,
-            BENCH_SQL_COUNT_FILE=count_file,
-            BENCH_EXPERIMENTS=patch,
-        ),
-        cpus,
-    )
-    stack.servers.append(proc)
-    stack.targets.append(target)
-    stack.count_files.append(count_file)
-    await wait_grpc_serving(target, proc)
-    return target
+DESCRIBED = {
+    "introspect": "Introspect, 64 concurrent",
+    "refresh": "gRPC Refresh, 32 users",
+    "login": "login storm (8 concurrent) + Introspect probe",
+}
+Measure = Callable[[int], Awaitable[dict[str, float]]]
+
+
+async def _introspect(stack: IdentityStack, duration: float) -> Measure:
+    requests, md = await introspect_setup(stack, stack.channels[0])
+    calls = [c.unary_unary(INTROSPECT) for c in stack.channels]
+
+    async def measure(side: int) -> dict[str, float]:
+        r = await closed_loop(
+            lambda i: calls[side](requests[i % len(requests)], metadata=md),
+            64,
+            duration,
+            cpu_probe=stack.servers[side].cpu_seconds,
+        )
+        return {"throughput": r.throughput, "p99": r.p(99)}
+
+    return measure
+
+
+async def _refresh(stack: IdentityStack, duration: float) -> Measure:
+    chains = []
+    for side, channel in enumerate(stack.channels):
+        secret = stack.credentials["edge"]
+        logins = await register_and_login(channel, secret, 32, f"x{side}", 4)
+        chains.append(GrpcChains(channel, secret, [t.refresh_token for t in logins]))
+
+    async def measure(side: int) -> dict[str, float]:
+        r = await closed_loop(
+            chains[side].rotate, 32, duration, cpu_probe=stack.servers[side].cpu_seconds
+        )
+        return {"throughput": r.throughput, "p99": r.p(99)}
+
+    return measure
+
+
+async def _login(stack: IdentityStack, duration: float) -> Measure:
+    """A login storm with an introspection probe beside it."""
+    requests, md = await introspect_setup(stack, stack.channels[0])
+    accounts = emails("ab", 16)
+    await register(stack.channels[0], stack.credentials["edge"], accounts)
+    logins = [pb.LoginRequest(email=e, password=PASSWORD, client_id="web") for e in accounts]
+    edge_md = metadata(stack.credentials["edge"])
+
+    async def measure(side: int) -> dict[str, float]:
+        channel = stack.channels[side]
+        login = cycling(identity_pb2_grpc.IdentityServiceStub(channel).Login, logins, edge_md)
+        probe = cycling(channel.unary_unary(INTROSPECT), requests, md)
+        idle, during, s = await storm_beside_probe(login, probe, 8, duration, 50.0)
+        return {"throughput": s.throughput, "p99_storm_vs_idle": during.p(99) / idle.p(99)}
+
+    return measure
+
+
+SETUPS = {"introspect": _introspect, "refresh": _refresh, "login": _login}
 
 
 async def one(patch: str, repeats: int, duration: float) -> list[dict[str, Any]]:
     workload = WORKLOADS[patch]
-    cpus = tuple(range(N_CPUS)) if workload == "login" else SERVER_CPUS
-    async with IdentityStack() as stack:
-        await stack.start(servers=1, cpus=cpus)
-        await _add_patched(stack, patch, cpus)
-        channels = [grpc.aio.insecure_channel(t) for t in stack.targets]
-        procs = stack.servers
-        edge_md = metadata(stack.credentials["edge"])
-        metrics: dict[str, list[float]] = {}
-
-        if workload == "introspect":
-            requests, md = await introspect_setup(stack, channels[0])
-            calls = [c.unary_unary(INTROSPECT) for c in channels]
-
-            async def measure(side: int) -> dict[str, float]:
-                r = await closed_loop(
-                    lambda i: calls[side](requests[i % len(requests)], metadata=md),
-                    64,
-                    duration,
-                    cpu_probe=procs[side].cpu_seconds,
-                )
-                return {"throughput": r.throughput, "p99": r.p(99)}
-
-        elif workload == "refresh":
-            chains = []
-            for side, channel in enumerate(channels):
-                logins = await register_and_login(
-                    channel, stack.credentials["edge"], 32, f"x{side}", 4
-                )
-                chains.append(
-                    GrpcChains(
-                        channel, stack.credentials["edge"], [t.refresh_token for t in logins]
-                    )
-                )
-
-            async def measure(side: int) -> dict[str, float]:
-                r = await closed_loop(
-                    chains[side].rotate, 32, duration, cpu_probe=procs[side].cpu_seconds
-                )
-                return {"throughput": r.throughput, "p99": r.p(99)}
-
-        else:  # login storm with an introspection probe
-            requests, md = await introspect_setup(stack, channels[0])
-            stubs = [identity_pb2_grpc.IdentityServiceStub(c) for c in channels]
-            intro = [c.unary_unary(INTROSPECT) for c in channels]
-            emails = [f"ab-{os.getpid()}-{i}@bench.invalid" for i in range(16)]
-            for email in emails:
-                await stubs[0].Register(
-                    pb.RegisterRequest(email=email, password=PASSWORD), metadata=edge_md
-                )
-
-            async def measure(side: int) -> dict[str, float]:
-                k = [0]
-
-                def login(i: int) -> Awaitable[Any]:
-                    k[0] += 1
-                    return stubs[side].Login(
-                        pb.LoginRequest(
-                            email=emails[k[0] % 16], password=PASSWORD, client_id="web"
-                        ),
-                        metadata=edge_md,
-                    )
-
-                def probe() -> Awaitable[Any]:
-                    k[0] += 1
-                    return intro[side](requests[k[0] % len(requests)], metadata=md)
-
-                idle = await paced(probe, 50.0, duration)
-                storm = asyncio.create_task(closed_loop(login, 8, duration))
-                await asyncio.sleep(0.5)
-                during = await paced(probe, 50.0, duration - 0.5)
-                s = await storm
-                return {"throughput": s.throughput, "p99_storm_vs_idle": during.p(99) / idle.p(99)}
-
-        for r in range(repeats):
-            sides = (0, 1) if r % 2 == 0 else (1, 0)
-            got = {side: await measure(side) for side in sides}
-            for key in got[0]:
-                metrics.setdefault(key, []).append(got[1][key] / got[0][key])
-        for c in channels:
-            await c.close()
+    cpus = ALL_CPUS if workload == "login" else SERVER_CPUS
+    async with IdentityStack(cpus=cpus) as stack:
+        await stack.add_server(cpus, name=f"identity-{patch}", BENCH_EXPERIMENTS=patch)
+        measure = await SETUPS[workload](stack, duration)
+        got = await interleaved(
+            {side: partial(measure, side) for side in (0, 1)},
+            repeats,
+            alternating((0, 1)),
+        )
     return [
         {
             "name": patch,
-            "workload": {
-                "introspect": "Introspect, 64 concurrent",
-                "refresh": "gRPC Refresh, 32 users",
-                "login": "login storm (8 concurrent) + Introspect probe",
-            }[workload],
+            "workload": DESCRIBED[workload],
             "what": DESCRIPTIONS[patch],
             "metric": metric,
-            "ratio": summary(values),
+            # Patched (B, side 1) ÷ unchanged (A, side 0), repeat by repeat.
+            "ratio": summary([b[metric] / a[metric] for a, b in zip(got[0], got[1], strict=True)]),
         }
-        for metric, values in metrics.items()
+        for metric in got[0][0]
     ]
 
 
-async def run(repeats: int, duration: float, only: list[str]) -> dict[str, Any]:
-    pin(CLIENT_CPUS)
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
-    for patch in only:
-        got = await one(patch, repeats, duration)
+    for patch in args.only.split(","):
+        got = await one(patch, args.repeats, args.duration)
         for row in got:
             print(f"  {patch}: {row['metric']} B/A {fmt_ratio(row['ratio'])}", flush=True)
         rows += got
-    data = {
-        "command": f"python -m bench.experiments --repeats {repeats} --duration {duration} "
-        f"--only {','.join(only)}",
-        "settings": {"repeats": repeats, "duration_s": duration},
-        "results": rows,
-    }
-    save("experiments", data)
-    return data
+    return {"settings": {"repeats": args.repeats, "duration_s": args.duration}, "results": rows}
+
+
+def report(data: dict[str, Any]) -> str:
+    return "\n".join(
+        f"{row['name']:18} {row['metric']:18} B/A {fmt_ratio(row['ratio'])}"
+        for row in data["results"]
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=4)
-    parser.add_argument("--duration", type=float, default=3.0)
-    parser.add_argument("--only", default=",".join(WORKLOADS))
-    parser.add_argument("--quick", action="store_true", help="2 repeats of 2 s")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.repeats, args.duration = 2, 2.0
-    data = asyncio.run(run(args.repeats, args.duration, args.only.split(",")))
-    for row in data["results"]:
-        print(f"{row['name']:18} {row['metric']:18} B/A {fmt_ratio(row['ratio'])}")
+    run_benchmark("experiments", __doc__, argv, measure, report, QUICK, **FLAGS)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A closed-loop load generator for asyncio calls, and the bare grpc.aio echo baseline.
+"""Load generators for asyncio calls: closed loop, paced, and a storm beside a paced probe.
 
 `closed_loop` runs `concurrency` workers, each awaiting one call after another, for `duration`
 seconds or `max_requests` calls, whichever ends first, after an unmeasured warm-up. Latency is
@@ -7,10 +7,10 @@ measured around each await with perf_counter; percentiles are nearest-rank over 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import itertools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +18,6 @@ import grpc
 import grpc.aio
 
 from bench._common import percentile
-
-ECHO_METHOD = "/bench.Echo/Echo"
 
 
 @dataclass
@@ -134,33 +132,30 @@ async def paced(make_call: Callable[[], Awaitable[Any]], rate: float, duration: 
     return RunResult(len(latencies), sum(errors.values()), elapsed, latencies, 0.0, errors)
 
 
-# --- the echo baseline: a bare grpc.aio server answering its request bytes --------------------
+async def storm_beside_probe(
+    storm: Callable[[int], Awaitable[Any]],
+    probe: Callable[[], Awaitable[Any]],
+    concurrency: int,
+    duration: float,
+    rate: float,
+    cpu_probe: Callable[[], float] | None = None,
+) -> tuple[RunResult, RunResult, RunResult]:
+    """The probe alone, paced at `rate` for `duration` s; then `storm` in a closed loop with the
+    probe paced beside it once the storm's warm-up is over: (probe idle, probe during, storm)."""
+    idle = await paced(probe, rate, duration)
+    storm_task = asyncio.create_task(closed_loop(storm, concurrency, duration, cpu_probe=cpu_probe))
+    await asyncio.sleep(0.5)  # the storm's warm-up
+    during = await paced(probe, rate, duration - 0.5)
+    return idle, during, await storm_task
 
 
-async def _echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-    return request
+def cycling(
+    call: Callable[..., Awaitable[Any]], requests: Sequence[Any], md: Any
+) -> Callable[..., Awaitable[Any]]:
+    """`call` over `requests` in turn, whichever worker asks (round-robin)."""
+    turn = itertools.count(1)
 
+    def one(*_worker: int) -> Awaitable[Any]:
+        return call(requests[next(turn) % len(requests)], metadata=md)
 
-async def serve_echo(port: int) -> None:
-    server = grpc.aio.server()
-    handler = grpc.method_handlers_generic_handler(
-        "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(_echo)}
-    )
-    server.add_generic_rpc_handlers((handler,))
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    await server.wait_for_termination()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="bare grpc.aio echo server (bench baseline)")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    try:
-        asyncio.run(serve_echo(args.port))
-    except KeyboardInterrupt:
-        pass
-
-
-if __name__ == "__main__":
-    main()
+    return one

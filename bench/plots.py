@@ -1,4 +1,4 @@
-"""The figures of docs/PERFORMANCE.md, drawn from results with matplotlib.
+"""The figures of docs/PERFORMANCE.md and docs/RELIABILITY.md, drawn from results with matplotlib.
 
 Each writes PNGs under docs/perf/ (or beside the results when BENCH_RESULTS moved them) and
 returns their paths as the documents link them.
@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from bench._common import plots_dir  # noqa: E402
+from bench.soak_figures import MiB  # noqa: E402
 from bench.targets import VERIFIER_VS_RAW  # noqa: E402
 
 
@@ -127,3 +128,44 @@ def plot_verify(data: dict[str, Any]) -> list[Path]:
     ax.set_title("Offline verification vs the signature-check floor")
     ax.legend(fontsize=8)
     return [_save(fig, "verify_ratios.png")]
+
+
+def plot_soak(samples: list[dict[str, Any]], caption: str, name: str) -> list[Path]:
+    """NAME_rss.png (resident memory) and NAME_fds.png (descriptors, sockets, connections)."""
+    minutes = [s["t"] / 60.0 for s in samples]
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for proc in ("identity", "edge"):
+        ax.plot(minutes, [s[proc]["rss_kib"] / MiB for s in samples], label=f"{proc} VmRSS")
+    ax.set_xlabel("minutes into the soak")
+    ax.set_ylabel("resident memory (MiB)")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title("Soak: resident memory", fontsize=11)
+    fig.text(0.01, 0.01, caption, fontsize=7, color="#555")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    paths.append(_save(fig, f"{name}_rss.png", tight=False))
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for proc, style in (("identity", "-"), ("edge", "--")):
+        top.plot(minutes, [s[proc]["fds"] for s in samples], style, label=f"{proc} open fds")
+        top.plot(minutes, [s[proc]["tcp"] for s in samples], style, label=f"{proc} TCP sockets")
+    top.set_ylabel("count")
+    top.set_ylim(bottom=0)
+    top.grid(True, alpha=0.3)
+    top.legend(loc="lower right", fontsize=8, ncol=2)
+    top.set_title("Soak: descriptors, sockets, PostgreSQL connections", fontsize=11)
+    bottom.plot(minutes, [s["pg"]["total"] for s in samples], label="PG connections (bench db)")
+    bottom.plot(minutes, [s["identity"]["threads"] for s in samples], label="identity threads")
+    bottom.plot(minutes, [s["edge"]["threads"] for s in samples], "--", label="edge threads")
+    bottom.set_xlabel("minutes into the soak")
+    bottom.set_ylabel("count")
+    bottom.set_ylim(bottom=0)
+    bottom.grid(True, alpha=0.3)
+    bottom.legend(loc="lower right", fontsize=8)
+    fig.text(0.01, 0.01, caption, fontsize=7, color="#555")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    paths.append(_save(fig, f"{name}_fds.png", tight=False))
+    return paths

@@ -29,7 +29,6 @@ import hashlib
 import os
 import random
 import re
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,12 +37,26 @@ import asyncpg
 import grpc.aio
 import httpx
 
-from bench._common import CLIENT_CPUS, SERVER_CPUS, fmt_num, fmt_ratio, pin, save, summary
-from bench.load import RunResult, closed_loop
-from bench.stack import PASSWORD, IdentityStack, metadata, register_and_login
-from identity.domain.refresh import refresh_token_digest
+from bench._common import CLIENT_CPUS, SERVER_CPUS, fmt_num, fmt_ratio
+from bench.internals import refresh_token_digest
+from bench.load import RunResult
+from bench.runner import (
+    Contender,
+    closed_loops,
+    error_kinds,
+    ints,
+    ratio,
+    run_benchmark,
+    shuffled,
+    stats,
+)
+from bench.stack import PASSWORD, IdentityStack, emails, metadata, register_and_login
 from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc
+
+# The command line: --name value for each flag; --quick (a smoke run) sets QUICK instead.
+FLAGS: dict[str, Any] = {"repeats": 3, "duration": 3.0, "users": "8,32,64", "no_edge": False}
+QUICK: dict[str, Any] = {"repeats": 2, "duration": 1.5}
 
 COOKIE = "__Secure-refresh_token"
 _COOKIE_RE = re.compile(COOKIE + r"=([^;]*)")
@@ -137,7 +150,8 @@ class EdgeChains:
             self.cookies[i] = _cookie_of(answer.headers.getall("Set-Cookie", []))
 
 
-def _cookie(answer: httpx.Response) -> str:
+def refresh_cookie(answer: httpx.Response) -> str:
+    """The refresh cookie an edge answer sets (httpx)."""
     return _cookie_of(answer.headers.get_list("set-cookie"))
 
 
@@ -171,113 +185,91 @@ class PgChains:
         self.digests[i] = successor
 
 
-def _summ(results: dict[str, list[RunResult]]) -> dict[str, Any]:
+def _summarise(results: dict[str, list[RunResult]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, runs in results.items():
+        summarised = stats(runs)
         out[name] = {
-            "throughput": summary([r.throughput for r in runs]),
-            "p50_ms": summary([r.p(50) * 1e3 for r in runs]),
-            "p99_ms": summary([r.p(99) * 1e3 for r in runs]),
+            **{k: summarised[k] for k in ("throughput", "p50_ms", "p99_ms")},
             "errors": sum(r.errors for r in runs),
-            "error_kinds": _merge([r.error_kinds or {} for r in runs]),
-            "server_cpu": summary([r.server_cpu for r in runs]),
+            "error_kinds": error_kinds(runs),
+            "server_cpu": summarised["server_cpu"],
         }
-    pairs = [("grpc", "pg"), ("edge", "pg"), ("edge", "grpc")]
-    for a, b in pairs:
+    for a, b in [("grpc", "pg"), ("edge", "pg"), ("edge", "grpc")]:
         if a in results and b in results:
-            out[f"{a}_vs_{b}"] = summary(
-                [x.throughput / y.throughput for x, y in zip(results[a], results[b], strict=True)]
-            )
+            out[f"{a}_vs_{b}"] = ratio(results[a], results[b])
     return out
 
 
-def _merge(dicts: list[dict[str, int]]) -> dict[str, int]:
-    merged: dict[str, int] = {}
-    for d in dicts:
-        for k, v in d.items():
-            merged[k] = merged.get(k, 0) + v
-    return merged
+async def _edge_chains(stack: IdentityStack, most: int) -> tuple[EdgeChains, aiohttp.ClientSession]:
+    """`most` users logged in through a new edge, and the client that keeps their cookies."""
+    url = await stack.start_edge()
+    # Cookies are carried by hand (aiohttp, like browsers, keeps a Secure cookie off
+    # http://127.0.0.1); no jar.
+    client = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=most + 4),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        timeout=aiohttp.ClientTimeout(total=30.0),
+    )
+    semaphore = asyncio.Semaphore(4)
+
+    async def edge_login(email: str) -> str:
+        async with semaphore:
+            return await EdgeChains.login(client, url, email)
+
+    try:
+        cookies = list(await asyncio.gather(*map(edge_login, emails("edge", most))))
+    except BaseException:
+        await client.close()
+        raise
+    return EdgeChains(client, url, cookies), client
 
 
-async def run(
-    repeats: int = 3,
-    duration: float = 3.0,
-    users: tuple[int, ...] = (8, 32, 64),
-    edge: bool = True,
-    seed: int = 3,
-) -> dict[str, Any]:
-    pin(CLIENT_CPUS)
+async def measure(args: argparse.Namespace, seed: int = 3) -> dict[str, Any]:
+    users = ints(args.users)
     rng = random.Random(seed)
     most = max(users)
     notes: list[str] = []
     async with IdentityStack() as stack:
-        await stack.start(servers=1)
-        channel = grpc.aio.insecure_channel(stack.targets[0])
-        logins = await register_and_login(channel, stack.credentials["edge"], most, "grpc", 4)
-        grpc_chains = GrpcChains(
-            channel, stack.credentials["edge"], [t.refresh_token for t in logins]
-        )
-        pg_logins = await register_and_login(channel, stack.credentials["edge"], most, "pg", 4)
+        channel, edge_secret = stack.channels[0], stack.credentials["edge"]
+        logins = await register_and_login(channel, edge_secret, most, "grpc", 4)
+        grpc_chains = GrpcChains(channel, edge_secret, [t.refresh_token for t in logins])
+        pg_logins = await register_and_login(channel, edge_secret, most, "pg", 4)
         pg_digests = [refresh_token_digest(t.refresh_token) for t in pg_logins]
         edge_chains: EdgeChains | None = None
         client: aiohttp.ClientSession | None = None
-        if edge:
+        if not args.no_edge:
             try:
-                url = await stack.start_edge()
-                # Cookies are carried by hand (aiohttp, like browsers, keeps a Secure cookie off
-                # http://127.0.0.1); no jar.
-                client = aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=most + 4),
-                    cookie_jar=aiohttp.DummyCookieJar(),
-                    timeout=aiohttp.ClientTimeout(total=30.0),
-                )
-                semaphore = asyncio.Semaphore(4)
-                tag = os.urandom(3).hex()
-
-                async def edge_login(i: int) -> str:
-                    async with semaphore:
-                        assert client is not None
-                        return await EdgeChains.login(client, url, f"edge-{tag}-{i}@bench.invalid")
-
-                cookies = list(await asyncio.gather(*(edge_login(i) for i in range(most))))
-                edge_chains = EdgeChains(client, url, cookies)
+                edge_chains, client = await _edge_chains(stack, most)
             except Exception as exc:  # the edge may not be finished: record, go on
                 notes.append(f"edge part skipped: {type(exc).__name__}: {str(exc)[:300]}")
                 print("  " + notes[-1], flush=True)
+
+        def edge_cpu() -> float:  # a request through the edge is served by both processes
+            return stack.server_cpu_seconds() + stack.edges[0].cpu_seconds()
+
         per_users: dict[str, Any] = {}
         for n in users:
             pool = await asyncpg.create_pool(
                 stack.db.dsn, min_size=min(n, POOL_LIMIT), max_size=min(n, POOL_LIMIT)
             )
-            contenders: dict[str, tuple[Callable[[int], Awaitable[Any]], Callable[[], float]]] = {
+            chains: dict[str, Contender] = {
                 "grpc": (grpc_chains.rotate, stack.server_cpu_seconds),
-                "pg": (PgChains(pool, pg_digests).rotate, lambda: 0.0),
+                "pg": (PgChains(pool, pg_digests).rotate, None),
             }
             if edge_chains is not None:
-                edge_proc = stack.edges[0]
-                contenders["edge"] = (
-                    edge_chains.rotate,
-                    lambda p=edge_proc: stack.server_cpu_seconds() + p.cpu_seconds(),
-                )
-            results: dict[str, list[RunResult]] = {name: [] for name in contenders}
-            for _ in range(repeats):
-                order = list(contenders)
-                rng.shuffle(order)
-                for name in order:
-                    call, cpu = contenders[name]
-                    results[name].append(await closed_loop(call, n, duration, cpu_probe=cpu))
+                chains["edge"] = (edge_chains.rotate, edge_cpu)
+            order = shuffled(rng, chains)
+            results = await closed_loops(chains, n, args.duration, args.repeats, order)
             await pool.close()
-            per_users[str(n)] = _summ(results)
+            per_users[str(n)] = _summarise(results)
             print(f"  refresh users={n}: {_line(per_users[str(n)])}", flush=True)
         if client is not None:
             await client.close()
-        await channel.close()
-    data = {
-        "command": f"python -m bench.refresh --repeats {repeats} --duration {duration} "
-        f"--users {','.join(map(str, users))}" + ("" if edge else " --no-edge"),
+    return {
         "settings": {
-            "repeats": repeats,
-            "duration_s": duration,
+            "repeats": args.repeats,
+            "duration_s": args.duration,
             "warmup_s": 0.5,
             "users": list(users),
             "pg_pool": f"min(users, {POOL_LIMIT})",
@@ -288,8 +280,6 @@ async def run(
         "results": per_users,
         "notes": notes,
     }
-    save("refresh", data)
-    return data
 
 
 def _line(s: dict[str, Any]) -> str:
@@ -313,17 +303,7 @@ def report(data: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=3.0)
-    parser.add_argument("--users", default="8,32,64")
-    parser.add_argument("--no-edge", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="2 repeats of 1.5 s")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.repeats, args.duration = 2, 1.5
-    users = tuple(int(u) for u in args.users.split(","))
-    print(report(asyncio.run(run(args.repeats, args.duration, users, not args.no_edge))))
+    run_benchmark("refresh", __doc__, argv, measure, report, QUICK, **FLAGS)
 
 
 if __name__ == "__main__":

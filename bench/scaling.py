@@ -14,93 +14,83 @@ within the repeat.
 from __future__ import annotations
 
 import argparse
-import asyncio
+from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
-import grpc.aio
-
-from bench._common import N_CPUS, fmt_num, fmt_ratio, pin, save, summary
+from bench._common import ALL_CPUS, fmt_num, fmt_ratio
 from bench.introspect import INTROSPECT, introspect_setup
 from bench.load import RunResult, closed_loop
 from bench.refresh import GrpcChains
+from bench.runner import interleaved, ratio, run_benchmark, stats
 from bench.stack import IdentityStack, register_and_login
 
-ALL_CPUS = tuple(range(N_CPUS))
+# The command line: --name value for each flag; --quick (a smoke run) sets QUICK instead.
+FLAGS: dict[str, Any] = {"repeats": 3, "duration": 3.0, "users": 32, "concurrency": 64}
+QUICK: dict[str, Any] = {"repeats": 2, "duration": 1.5}
+
+WORKLOADS = ("refresh", "introspect")
 
 
-async def run(
-    repeats: int = 3, duration: float = 3.0, users: int = 32, concurrency: int = 64
-) -> dict[str, Any]:
-    pin(ALL_CPUS)
-    async with IdentityStack() as stack:
-        await stack.start(servers=2, cpus=ALL_CPUS)
-        channels = [grpc.aio.insecure_channel(t) for t in stack.targets]
+def _order(repeat: int) -> list[tuple[str, int]]:
+    """Both workloads on 1 process, then on 2; on 2 first in odd repeats."""
+    processes = (1, 2) if repeat % 2 == 0 else (2, 1)
+    return [(workload, n) for n in processes for workload in WORKLOADS]
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    async with IdentityStack(servers=2, cpus=ALL_CPUS) as stack:
+        channels, edge_secret = stack.channels, stack.credentials["edge"]
         requests, md = await introspect_setup(stack, channels[0])
         intro = [c.unary_unary(INTROSPECT) for c in channels]
-        logins = await register_and_login(channels[0], stack.credentials["edge"], users, "sc", 4)
-        tokens = [t.refresh_token for t in logins]
-        chains = [GrpcChains(c, stack.credentials["edge"], tokens) for c in channels]
+        logins = await register_and_login(channels[0], edge_secret, args.users, "sc", 4)
         # One token list shared by both: a chain rotates on whichever process its user is sent to.
+        tokens = [t.refresh_token for t in logins]
+        chains = [GrpcChains(c, edge_secret, tokens) for c in channels]
 
-        def refresh_call(processes: int) -> Any:
-            return lambda i: chains[i % processes].rotate(i)
+        # Worker i always goes to process i mod `processes`, as the edge's round-robin would.
+        def rotate(processes: int, i: int) -> Awaitable[Any]:
+            return chains[i % processes].rotate(i)
 
-        def introspect_call(processes: int) -> Any:
-            return lambda i: intro[i % processes](requests[i % len(requests)], metadata=md)
+        def introspect(processes: int, i: int) -> Awaitable[Any]:
+            return intro[i % processes](requests[i % len(requests)], metadata=md)
 
-        results: dict[str, dict[int, list[RunResult]]] = {
-            "refresh": {1: [], 2: []},
-            "introspect": {1: [], 2: []},
-        }
-        for r in range(repeats):
-            for processes in (1, 2) if r % 2 == 0 else (2, 1):
-                results["refresh"][processes].append(
-                    await closed_loop(
-                        refresh_call(processes),
-                        users,
-                        duration,
-                        cpu_probe=stack.server_cpu_seconds,
-                    )
-                )
-                results["introspect"][processes].append(
-                    await closed_loop(
-                        introspect_call(processes),
-                        concurrency,
-                        duration,
-                        cpu_probe=stack.server_cpu_seconds,
-                    )
-                )
-        for c in channels:
-            await c.close()
+        def run(workload: str, processes: int) -> Awaitable[RunResult]:
+            call, concurrency = (
+                (rotate, args.users) if workload == "refresh" else (introspect, args.concurrency)
+            )
+            return closed_loop(
+                partial(call, processes),
+                concurrency,
+                args.duration,
+                cpu_probe=stack.server_cpu_seconds,
+            )
+
+        runs = await interleaved(
+            {(w, n): partial(run, w, n) for w in WORKLOADS for n in (1, 2)}, args.repeats, _order
+        )
     out: dict[str, Any] = {}
-    for name, by in results.items():
+    for name in WORKLOADS:
+        one, two = runs[(name, 1)], runs[(name, 2)]
         out[name] = {
-            "throughput_1": summary([r.throughput for r in by[1]]),
-            "throughput_2": summary([r.throughput for r in by[2]]),
-            "p99_ms_1": summary([r.p(99) * 1e3 for r in by[1]]),
-            "p99_ms_2": summary([r.p(99) * 1e3 for r in by[2]]),
-            "server_cpu_1": summary([r.server_cpu for r in by[1]]),
-            "server_cpu_2": summary([r.server_cpu for r in by[2]]),
-            "throughput_ratio": summary(
-                [b.throughput / a.throughput for a, b in zip(by[1], by[2], strict=True)]
-            ),
-            "errors": sum(r.errors for r in by[1] + by[2]),
+            f"{measure}_{n}": value
+            for n, r in ((1, one), (2, two))
+            for measure, value in stats(r, "throughput", "p99_ms", "server_cpu").items()
+        } | {
+            "throughput_ratio": ratio(two, one),
+            "errors": sum(r.errors for r in one + two),
         }
         print(f"  scaling {name}: {_line(out[name])}", flush=True)
-    data = {
-        "command": f"python -m bench.scaling --repeats {repeats} --duration {duration} "
-        f"--users {users} --concurrency {concurrency}",
+    return {
         "settings": {
-            "repeats": repeats,
-            "duration_s": duration,
-            "refresh_users": users,
-            "introspect_concurrency": concurrency,
+            "repeats": args.repeats,
+            "duration_s": args.duration,
+            "refresh_users": args.users,
+            "introspect_concurrency": args.concurrency,
             "pinning": "none (2 identity processes, load generator and PostgreSQL share all cores)",
         },
         "results": out,
     }
-    save("scaling", data)
-    return data
 
 
 def _line(s: dict[str, Any]) -> str:
@@ -117,16 +107,7 @@ def report(data: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=3.0)
-    parser.add_argument("--users", type=int, default=32)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--quick", action="store_true", help="2 repeats of 1.5 s")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.repeats, args.duration = 2, 1.5
-    print(report(asyncio.run(run(args.repeats, args.duration, args.users, args.concurrency))))
+    run_benchmark("scaling", __doc__, argv, measure, report, QUICK, cpus=ALL_CPUS, **FLAGS)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Real processes for the load benchmarks: a throwaway PostgreSQL database, `identity serve`,
-`edge-http serve`, the echo baseline, each pinned with taskset and stopped at the end.
+"""Real processes for the load benchmarks: a throwaway PostgreSQL database, `identity serve`
+and `edge-http serve`, each pinned with taskset and stopped at the end, and the accounts a run
+logs in with.
 
 PostgreSQL: BENCH_PG_DSN (default postgresql://postgres@127.0.0.1:5432/postgres); each stack
 creates a database `bench_<random>` and drops it on close.
@@ -26,9 +27,11 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench._common import ROOT, SERVER_CPUS, proc_cpu_seconds, taskset
+from bench._common import ROOT, SERVER_CPUS, taskset
+from bench.procfs import proc_cpu_seconds
 from bench.serve_counted import read_count
 from identity.v1 import identity_pb2 as pb
+from identity.v1 import identity_pb2_grpc
 
 PG_DSN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "correct horse battery staple bench"  # 34 chars, not in the common list
@@ -141,14 +144,23 @@ async def wait_http(url: str, proc: Process, timeout: float = 30.0) -> None:
 
 
 class IdentityStack:
-    """One throwaway database and 1..n `identity serve` processes over it."""
+    """One throwaway database and 1..n `identity serve` processes over it, a gRPC channel to each,
+    started on `async with` and stopped (database dropped) on leaving it."""
 
-    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        servers: int = 1,
+        cpus: Sequence[int] = SERVER_CPUS,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.db = Database()
         self.master_key = base64.b64encode(os.urandom(32)).decode()
         self.extra_env = extra_env or {}
+        self.n_servers = servers
+        self.cpus = cpus
         self.servers: list[Process] = []
         self.targets: list[str] = []
+        self.channels: list[grpc.aio.Channel] = []
         self.count_files: list[str] = []
         self.edges: list[Process] = []
         self.edge_urls: list[str] = []
@@ -167,22 +179,25 @@ class IdentityStack:
         env.update(more)
         return env
 
-    async def start(self, servers: int = 1, cpus: Sequence[int] = SERVER_CPUS) -> IdentityStack:
+    async def start(self) -> IdentityStack:
         await self.db.create()
-        for i in range(servers):
-            await self.add_server(cpus, first=i == 0)
+        for i in range(self.n_servers):
+            await self.add_server(self.cpus, first=i == 0)
         for role in ("service", "edge", "admin"):
             self.credentials[role] = self.create_credential(role, f"bench-{role}")
         return self
 
-    async def add_server(self, cpus: Sequence[int], first: bool = False) -> str:
+    async def add_server(
+        self, cpus: Sequence[int], first: bool = False, name: str = "", **env: str
+    ) -> str:
+        """One more `identity serve` (through bench.serve_counted), `env` added to its own."""
         port = free_port()
         target = f"127.0.0.1:{port}"
         count_file = tempfile.mkstemp(prefix="bench-sql-count-")[1]
         proc = Process(
-            f"identity{len(self.servers)}",
+            name or f"identity{len(self.servers)}",
             [sys.executable, "-m", "bench.serve_counted", "serve"],
-            self.env(IDENTITY_GRPC_LISTEN=target, BENCH_SQL_COUNT_FILE=count_file),
+            self.env(IDENTITY_GRPC_LISTEN=target, BENCH_SQL_COUNT_FILE=count_file, **env),
             cpus,
         )
         self.servers.append(proc)
@@ -190,6 +205,7 @@ class IdentityStack:
         self.count_files.append(count_file)
         # The first server migrates; later ones start on a schema already at head.
         await wait_grpc_serving(target, proc, timeout=90.0 if first else 60.0)
+        self.channels.append(grpc.aio.insecure_channel(target))
         return target
 
     def create_credential(self, role: str, name: str) -> str:
@@ -242,6 +258,8 @@ class IdentityStack:
         return sum(p.cpu_seconds() for p in self.servers)
 
     async def close(self) -> None:
+        for channel in self.channels:
+            await channel.close()
         for proc in [*self.edges, *self.servers]:
             proc.stop()
         for path in self.count_files:
@@ -252,7 +270,11 @@ class IdentityStack:
             print(f"warning: could not drop {self.db.name}: {exc}", file=sys.stderr)
 
     async def __aenter__(self) -> IdentityStack:
-        return self
+        try:
+            return await self.start()
+        except BaseException:
+            await self.close()
+            raise
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
@@ -262,19 +284,32 @@ def metadata(secret: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {secret}"),)
 
 
+def emails(prefix: str, count: int) -> list[str]:
+    """`count` addresses no earlier run used (the tag is random)."""
+    tag = secrets.token_hex(3)
+    return [f"{prefix}-{tag}-{i}@bench.invalid" for i in range(count)]
+
+
+async def register(channel: grpc.aio.Channel, edge_secret: str, addresses: list[str]) -> None:
+    """Register each address, one at a time (Argon2 on a single core)."""
+    stub = identity_pb2_grpc.IdentityServiceStub(channel)
+    for email in addresses:
+        await stub.Register(
+            pb.RegisterRequest(email=email, password=PASSWORD),
+            metadata=metadata(edge_secret),
+            timeout=60.0,
+        )
+
+
 async def register_and_login(
     channel: grpc.aio.Channel, edge_secret: str, count: int, prefix: str, concurrency: int = 2
 ) -> list[pb.TokenResponse]:
     """`count` users, each registered and logged in once: one session (chain) per user."""
-    from identity.v1 import identity_pb2_grpc
-
     stub = identity_pb2_grpc.IdentityServiceStub(channel)
     md = metadata(edge_secret)
     semaphore = asyncio.Semaphore(concurrency)
-    run = secrets.token_hex(3)
 
-    async def one(i: int) -> pb.TokenResponse:
-        email = f"{prefix}-{run}-{i}@bench.invalid"
+    async def one(email: str) -> pb.TokenResponse:
         async with semaphore:
             await stub.Register(pb.RegisterRequest(email=email, password=PASSWORD), metadata=md)
             answer: pb.TokenResponse = await stub.Login(
@@ -282,4 +317,4 @@ async def register_and_login(
             )
             return answer
 
-    return list(await asyncio.gather(*(one(i) for i in range(count))))
+    return list(await asyncio.gather(*(one(email) for email in emails(prefix, count))))

@@ -40,15 +40,19 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from bench._common import CLIENT_CPUS, fmt_ratio, pin, save, summary
-from identity.domain.keys import generate_private_key, new_kid, public_jwk
-from identity.verify import FetchedJwks, Verifier
+from bench._common import CLIENT_CPUS, fmt_ratio, summary
+from bench.internals import FetchedJwks, Verifier, generate_private_key, new_kid, public_jwk
+from bench.runner import run_benchmark, shuffled
+from bench.targets import bars, console_line
+
+# The command line: --name value for each flag; --quick (a smoke run) sets QUICK instead.
+FLAGS: dict[str, Any] = {"repeats": 9, "batch": 200}
+QUICK: dict[str, Any] = {"repeats": 3, "batch": 50}
 
 ISSUER = "https://id.bench.invalid"
 AUDIENCE = "api"
 ALGORITHMS = ("ES256", "EdDSA", "RS256")
 CONTENDERS = ("raw", "pyjwt", "verifier", "verifier_nocache", "cached")
-TARGETS = {"verifier_vs_raw": 0.75, "verifier_vs_pyjwt": 1.0, "cached_vs_raw": 20.0}
 
 
 class MemorySource:
@@ -163,7 +167,9 @@ def _timed(run: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-def bench_alg(alg: str, repeats: int, batch: int, rng: random.Random) -> dict[str, Any]:
+def bench_alg(
+    alg: str, repeats: int, batch: int, order: Callable[[int], list[str]]
+) -> dict[str, Any]:
     issuer = Issuer(alg)
     verifier = _verifier(issuer, None)
     nocache = _verifier(issuer, 0)
@@ -172,7 +178,7 @@ def bench_alg(alg: str, repeats: int, batch: int, rng: random.Random) -> dict[st
         verifier.verify(token)
     cycled = [hot[i % len(hot)] for i in range(batch)]
     per_token: dict[str, list[float]] = {name: [] for name in CONTENDERS}
-    for _ in range(repeats):
+    for repeat in range(repeats):
         fresh = {name: [issuer.mint() for _ in range(batch)] for name in CONTENDERS}
         runs: dict[str, Callable[[], None]] = {
             "raw": issuer.raw_verifier(fresh["raw"]),
@@ -189,9 +195,7 @@ def bench_alg(alg: str, repeats: int, batch: int, rng: random.Random) -> dict[st
             ),
             "cached": lambda: [verifier.verify(t) for t in cycled] and None,
         }
-        order = list(CONTENDERS)
-        rng.shuffle(order)
-        for name in order:
+        for name in order(repeat):
             per_token[name].append(_timed(runs[name]) / batch)
     ratios = {
         f"{name}_vs_raw": summary(
@@ -214,23 +218,18 @@ def bench_alg(alg: str, repeats: int, batch: int, rng: random.Random) -> dict[st
     }
 
 
-def run(repeats: int = 9, batch: int = 200, seed: int = 1) -> dict[str, Any]:
-    pin(CLIENT_CPUS)
-    rng = random.Random(seed)
-    results = {alg: bench_alg(alg, repeats, batch, rng) for alg in ALGORITHMS}
-    data = {
-        "command": f"python -m bench.verify --repeats {repeats} --batch {batch}",
+def measure(args: argparse.Namespace, seed: int = 1) -> dict[str, Any]:
+    order = shuffled(random.Random(seed), CONTENDERS)
+    return {
         "settings": {
-            "repeats": repeats,
-            "batch": batch,
+            "repeats": args.repeats,
+            "batch": args.batch,
             "pinned_cpus": list(CLIENT_CPUS),
             "cached_tokens_cycled": 64,
         },
-        "targets": TARGETS,
-        "results": results,
+        "targets": bars("verify"),
+        "results": {alg: bench_alg(alg, args.repeats, args.batch, order) for alg in ALGORITHMS},
     }
-    save("verify", data)
-    return data
 
 
 def report(data: dict[str, Any]) -> str:
@@ -245,22 +244,12 @@ def report(data: dict[str, Any]) -> str:
             f" {fmt_ratio(r['verifier_nocache_vs_raw']):>20} "
             f"{fmt_ratio(r['cached_vs_raw'], 1):>22} {fmt_ratio(r['pyjwt_vs_raw']):>20}"
         )
-    lines.append(
-        "targets: verifier/raw >= 0.75, verifier/pyjwt >= 1.0, cached/raw >= 20 "
-        "(median, min–max over repeats)"
-    )
+    lines.append(console_line("verify") + " (median, min–max over repeats)")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--batch", type=int, default=200)
-    parser.add_argument("--quick", action="store_true", help="3 repeats of 50 tokens")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.repeats, args.batch = 3, 50
-    print(report(run(args.repeats, args.batch)))
+    run_benchmark("verify", __doc__, argv, measure, report, QUICK, **FLAGS)
 
 
 if __name__ == "__main__":
