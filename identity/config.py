@@ -38,9 +38,9 @@ from identity.domain.hash_params import (
     MIN_PARALLELISM,
     MIN_TIME_COST,
 )
+from identity.domain.jose import SUPPORTED_ALGORITHMS
 from identity.domain.master_key import MasterKey
 from identity.domain.passwords import DEFAULT_MIN_LENGTH, HIGHEST_MIN_LENGTH, LOWEST_MIN_LENGTH
-from identity.domain.token_rules import SUPPORTED_ALGORITHMS
 
 DAY = 86400
 # Read by the command line, not part of Settings.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from identity.domain.token_rules import MAX_TOKEN_LENGTH
+from identity.domain.jose import MAX_TOKEN_LENGTH
 
 __all__ = [
     "MAX_CLIENT_IP",

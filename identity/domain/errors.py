@@ -8,6 +8,17 @@ IdentityError
  │    ├── InvalidRefreshToken
  │    ├── RefreshTokenReused
  │    └── InvalidAccessToken
+ │         └── InvalidToken   not an active access token; each leaf below says why
+ │              ├── MalformedToken       not a JWS, too long, bad JSON, a claim's type, crit
+ │              ├── WrongType            typ is not at+jwt
+ │              ├── UnknownKey           kid missing, not a string, or not in the key set
+ │              ├── DisallowedAlgorithm  alg differs from the key's own alg or the allow-list
+ │              ├── BadSignature
+ │              ├── ExpiredToken
+ │              ├── NotYetValid          nbf or iat in the future (beyond the leeway)
+ │              ├── WrongIssuer
+ │              ├── WrongAudience
+ │              └── RevokedToken         session, user not-before or jti revoked
  ├── PermissionDenied
  ├── NotFound
  ├── AlreadyExists
@@ -71,6 +82,52 @@ class RefreshTokenReused(InvalidRefreshToken):
 
 class InvalidAccessToken(Unauthenticated):
     code = "invalid_access_token"
+
+
+class InvalidToken(InvalidAccessToken):
+    """The token is not an active access token. Subclasses say why; the message never does."""
+
+    code = "invalid_token"
+
+
+class MalformedToken(InvalidToken):
+    code = "malformed_token"
+
+
+class WrongType(InvalidToken):
+    code = "wrong_token_type"
+
+
+class UnknownKey(InvalidToken):
+    code = "unknown_key"
+
+
+class DisallowedAlgorithm(InvalidToken):
+    code = "disallowed_algorithm"
+
+
+class BadSignature(InvalidToken):
+    code = "bad_signature"
+
+
+class ExpiredToken(InvalidToken):
+    code = "expired_token"
+
+
+class NotYetValid(InvalidToken):
+    code = "token_not_yet_valid"
+
+
+class WrongIssuer(InvalidToken):
+    code = "wrong_issuer"
+
+
+class WrongAudience(InvalidToken):
+    code = "wrong_audience"
+
+
+class RevokedToken(InvalidToken):
+    code = "revoked_token"
 
 
 class PermissionDenied(IdentityError):

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from identity.domain.jose import SUPPORTED_ALGORITHMS, VerificationKey
 from identity.domain.master_key import MasterKey
-from identity.domain.token_rules import SUPPORTED_ALGORITHMS, VerificationKey
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 

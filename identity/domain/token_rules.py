@@ -3,7 +3,8 @@
 Active means (DESIGN §4): a valid signature by a published key, an algorithm the verifier allows
 (never the token's own choice), `typ` at+jwt, the right `iss` and `aud`, inside `nbf`/`exp`/`iat`
 with a small leeway, and, where revocation state is known, the session not revoked, the user's
-"not before" passed and the `jti` not denied.
+"not before" passed and the `jti` not denied. The JWS decoding and the signature check are the
+codec's (jose.py); the rules here are those of an RFC 9068 access token.
 
 Security note for callers: PyJWT accepts more than one encoding of one signed token (a padded
 signature segment, an ECDSA (r, n-s) signature), so never key a cache or deny list on the raw
@@ -12,84 +13,32 @@ token string; key on `jti` and `sid`.
 
 from __future__ import annotations
 
-import binascii
-import functools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
-import orjson
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
-from identity.domain.errors import InvalidAccessToken
+from identity.domain.errors import (
+    ExpiredToken,
+    MalformedToken,
+    NotYetValid,
+    RevokedToken,
+    WrongAudience,
+    WrongIssuer,
+    WrongType,
+)
+from identity.domain.jose import (
+    SUPPORTED_ALGORITHMS,
+    VerificationKey,
+    compact_segments,
+    header,
+    verified_payload,
+)
 
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})  # RFC 9068 §4, case-insensitive
-SUPPORTED_ALGORITHMS = frozenset({"ES256", "EdDSA", "RS256"})
-MAX_TOKEN_LENGTH = 8192
 DEFAULT_LEEWAY = timedelta(seconds=30)
 MAX_LEEWAY = timedelta(seconds=60)
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti", "sid", "client_id")
-
-
-class InvalidToken(InvalidAccessToken):
-    """The token is not an active access token. Subclasses say why; the message never does."""
-
-    code = "invalid_token"
-
-
-class MalformedToken(InvalidToken):
-    code = "malformed_token"
-
-
-class WrongType(InvalidToken):
-    code = "wrong_token_type"
-
-
-class UnknownKey(InvalidToken):
-    code = "unknown_key"
-
-
-class DisallowedAlgorithm(InvalidToken):
-    code = "disallowed_algorithm"
-
-
-class BadSignature(InvalidToken):
-    code = "bad_signature"
-
-
-class ExpiredToken(InvalidToken):
-    code = "expired_token"
-
-
-class NotYetValid(InvalidToken):
-    code = "token_not_yet_valid"
-
-
-class WrongIssuer(InvalidToken):
-    code = "wrong_issuer"
-
-
-class WrongAudience(InvalidToken):
-    code = "wrong_audience"
-
-
-class RevokedToken(InvalidToken):
-    code = "revoked_token"
-
-
-@dataclass(frozen=True)
-class VerificationKey:
-    """A published public key, with the one algorithm it may be used with (RFC 8725 §3.1)."""
-
-    kid: str
-    alg: str
-    key: Any  # a cryptography public key object
 
 
 @dataclass(frozen=True)
@@ -142,105 +91,22 @@ def verify_access_token(
     token: object, keys: Mapping[str, VerificationKey], policy: TokenPolicy, now: datetime
 ) -> AccessClaims:
     """Check signature, type, issuer, audience and times; return the claims or raise."""
-    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
-        raise MalformedToken("token missing or too long")
-    # Exactly three segments of the unpadded base64url alphabet (RFC 7515 §2): no padding,
-    # whitespace or "+/".
-    if _COMPACT_JWS.fullmatch(token) is None:
-        raise MalformedToken("not a JWS compact serialisation")
-    header_segment, payload_segment, signature_segment = token.split(".")
-    header = _header(header_segment)
-    typ = header.get("typ")
+    segments = compact_segments(token)
+    jose_header = header(segments[0])
+    typ = jose_header.get("typ")
     if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
         raise WrongType("typ is not at+jwt")
-    if "crit" in header:
-        raise MalformedToken("critical header extensions are not understood")
-    if "b64" in header:  # RFC 7797 needs crit, refused above; an unencoded payload is not ours
-        raise MalformedToken("unencoded payloads are not accepted")
-    kid = header.get("kid")
-    if not isinstance(kid, str) or not kid or len(kid) > 128:
-        raise UnknownKey("kid missing or not a string")
-    key = keys.get(kid)
-    if key is None:
-        raise UnknownKey("kid not in the key set")
-    alg = header.get("alg")
-    if alg != key.alg or alg not in policy.algorithms:
-        raise DisallowedAlgorithm("algorithm not allowed for this key")
-    # Segments are decoded and the signature checked here rather than by jwt.decode: the checks
-    # are the same (strict base64url, a JSON object payload, the key's one algorithm, a 64-octet
-    # R||S for ES256) at a fraction of the cost, and Introspect shares them.
-    signature = _b64decode(signature_segment)
-    if signature is None or not _signature_valid(
-        key, (header_segment + "." + payload_segment).encode("ascii"), signature
-    ):
-        raise BadSignature("signature does not verify")
-    payload_bytes = _b64decode(payload_segment)
-    if payload_bytes is None:
-        raise MalformedToken("payload does not decode")
-    try:
-        # orjson: a quarter of json.loads's time here; strict UTF-8, nesting capped at 1024,
-        # NaN/Infinity refused (each a ValueError).
-        payload = orjson.loads(payload_bytes)
-    except ValueError:
-        raise MalformedToken("payload does not decode") from None
+    payload = verified_payload(jose_header, segments, keys, policy.algorithms)
     return _check_claims(payload, policy, now)
 
 
-_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
-_PKCS1V15 = padding.PKCS1v15()
-_SHA256 = hashes.SHA256()
-
-
-def _b64decode(segment: str) -> bytes | None:
-    """Strict unpadded base64url (callers check the alphabet first); None when not canonical:
-    a length of 4n+1, or unused trailing bits set (one token, one encoding, as PyJWT refuses)."""
-    tail = len(segment) % 4
-    if tail == 1:
-        return None
-    if tail and _B64_VALUE.get(segment[-1], 1) & _UNUSED_BITS[tail]:
-        return None
-    try:
-        return binascii.a2b_base64(
-            segment.encode("ascii").translate(_URLSAFE_TO_STD) + _PAD[tail], strict_mode=True
-        )
-    except (binascii.Error, ValueError, UnicodeEncodeError):
-        return None
-
-
-_B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_B64_VALUE = {c: i for i, c in enumerate(_B64_ALPHABET)}
-_UNUSED_BITS = {2: 0x0F, 3: 0x03}  # the low bits of the last character that carry no data
-_PAD = {0: b"", 2: b"==", 3: b"="}
-_URLSAFE_TO_STD = bytes.maketrans(b"-_", b"+/")
-
-
-def _signature_valid(key: VerificationKey, signing_input: bytes, signature: bytes) -> bool:
-    """The signature under the key's own algorithm (RFC 7518 §3.3, §3.4; RFC 8037 §3.1)."""
-    public = key.key
-    try:
-        if key.alg == "ES256":
-            # Exactly R||S of 32 octets each (RFC 7518 §3.4): never DER, never another length.
-            if len(signature) != 64 or not isinstance(public, ec.EllipticCurvePublicKey):
-                return False
-            der = encode_dss_signature(
-                int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-            )
-            public.verify(der, signing_input, _ECDSA_SHA256)
-        elif key.alg == "RS256":
-            if not isinstance(public, rsa.RSAPublicKey):
-                return False
-            public.verify(signature, signing_input, _PKCS1V15, _SHA256)
-        elif key.alg == "EdDSA":
-            if not isinstance(public, ed25519.Ed25519PublicKey):
-                return False
-            public.verify(signature, signing_input)
-        else:
-            return False
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
+def check_times(exp: int, nbf: int, iat: int, current: float, leeway: float) -> None:
+    """exp, nbf and iat against `current` (a POSIX time) with `leeway` seconds, on the full
+    check and on every cache hit alike (RFC 7519 §4.1.4, §4.1.5)."""
+    if current > exp + leeway:
+        raise ExpiredToken("token expired")
+    if nbf > current + leeway or iat > current + leeway:
+        raise NotYetValid("token not yet valid")
 
 
 def check_not_revoked(claims: AccessClaims, revocations: RevocationView) -> None:
@@ -265,47 +131,6 @@ def check_active(
     if revocations is not None:
         check_not_revoked(claims, revocations)
     return claims
-
-
-def _header(segment: str) -> Mapping[str, Any]:
-    """The decoded JOSE header. Tokens of one key share one header segment, so the parse is
-    memoised by the exact segment (bounded; a read-only view, so no caller can alter it)."""
-    header = _parse_header(segment)
-    if header is None:
-        raise MalformedToken("header does not decode")
-    return header
-
-
-def header_kid(token: str) -> str | None:
-    """The `kid` of a token's header when it is a usable one (unverified: only for lookups)."""
-    segment = token.partition(".")[0] if isinstance(token, str) else ""
-    if not segment or len(segment) > MAX_TOKEN_LENGTH or _SEGMENT.fullmatch(segment) is None:
-        return None
-    header = _parse_header(segment)
-    kid = None if header is None else header.get("kid")
-    return kid if isinstance(kid, str) and 0 < len(kid) <= 128 else None
-
-
-def verified_kid(token: str) -> str | None:
-    """The `kid` of a token verify_access_token has just accepted: its header parse is memoised,
-    and the checks header_kid repeats were passed already."""
-    header = _parse_header(token[: token.find(".")])
-    kid = None if header is None else header.get("kid")
-    return kid if isinstance(kid, str) else None
-
-
-@functools.lru_cache(maxsize=256)
-def _parse_header(segment: str) -> Mapping[str, Any] | None:
-    decoded = _b64decode(segment)
-    if decoded is None:
-        return None
-    try:
-        header = orjson.loads(decoded)
-    except ValueError:
-        return None
-    if not isinstance(header, dict):
-        return None
-    return MappingProxyType(header)
 
 
 _REQUIRED = frozenset(REQUIRED_CLAIMS)
@@ -352,12 +177,7 @@ def _check_claims(payload: Any, policy: TokenPolicy, now: datetime) -> AccessCla
     scope = payload.get("scope", "")
     if type(scope) is not str:
         raise MalformedToken("scope is not a string")
-    current = now.timestamp()
-    leeway = policy.leeway.total_seconds()
-    if current > exp + leeway:
-        raise ExpiredToken("token expired")
-    if nbf > current + leeway or iat > current + leeway:
-        raise NotYetValid("token not yet valid")
+    check_times(exp, nbf, iat, now.timestamp(), policy.leeway.total_seconds())
     return AccessClaims(
         iss,
         _string(payload["sub"], "sub"),

@@ -17,10 +17,10 @@ from typing import Any
 
 from identity.domain.clock import Clock
 from identity.domain.errors import IdentityError, InvalidArgument, NotFound
+from identity.domain.jose import SUPPORTED_ALGORITHMS
 from identity.domain.keys import KeyRecord
 from identity.domain.passwords import normalize_email
 from identity.domain.sessions import RevocationReason, SessionView
-from identity.domain.token_rules import SUPPORTED_ALGORITHMS
 from identity.ports import AuditRecord, RevocationEvent, UnitOfWork, UnitOfWorkFactory, UserRecord
 from identity.services.keyring import KeyRing
 from identity.services.revoker import Revoker

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from identity import metrics
-from identity.domain.token_rules import InvalidToken
+from identity.domain.errors import InvalidToken
 from identity.services.tokens import AccessTokens
 
 ACCESS_TOKEN = "access_token"

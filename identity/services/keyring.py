@@ -16,6 +16,7 @@ from datetime import datetime
 
 from identity.domain.clock import Clock
 from identity.domain.errors import ConfigurationError, Unavailable
+from identity.domain.jose import VerificationKey
 from identity.domain.keys import (
     KeyRecord,
     KeyState,
@@ -29,7 +30,6 @@ from identity.domain.keys import (
     verification_key,
 )
 from identity.domain.master_key import MasterKey
-from identity.domain.token_rules import VerificationKey
 from identity.ports import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 
 import jwt
 
-from identity.domain.claims_cache import DEFAULT_CACHE_SIZE, ClaimsCache
 from identity.domain.clock import Clock
 from identity.domain.token_rules import AccessClaims, TokenPolicy, check_active
 from identity.services.keyring import KeyRing
 from identity.services.revocation_cache import RevocationCache
+from identity.verify.claims_cache import DEFAULT_CACHE_SIZE, ClaimsCache
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@
         ...                                      # 401
 
 This package imports no server code (no gRPC servicer, SQLAlchemy or edge): only the pure token
-rules of `identity.domain` and the generated gRPC client messages.
+rules and JWS codec of `identity.domain` and the generated gRPC client messages.
 """
 
 from __future__ import annotations

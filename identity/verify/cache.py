@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from identity.domain.clock import Clock
-from identity.domain.token_rules import VerificationKey
+from identity.domain.jose import VerificationKey
 from identity.verify.keyset import parse_jwks
 from identity.verify.sources import FetchedJwks, JwksSource
 

@@ -19,7 +19,7 @@ A caller answers 401 to all of them, except perhaps 503 to JwksUnavailable.
 
 from __future__ import annotations
 
-from identity.domain.token_rules import (
+from identity.domain.errors import (
     BadSignature,
     DisallowedAlgorithm,
     ExpiredToken,

@@ -14,14 +14,13 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from identity.domain.token_rules import VerificationKey
+from identity.domain.jose import MAX_KID_LENGTH, VerificationKey
 
 log = logging.getLogger(__name__)
 
 MAX_JWKS_BYTES = 1 << 20
 MAX_KEYS = 64
 MIN_RSA_BITS = 2048
-_KID_MAX_LENGTH = 128  # the same bound the token rules put on a header kid
 # Only public members reach the key constructor: a private `d` or an `x5c` chain is ignored.
 _PUBLIC_MEMBERS = {
     "RS256": ("kty", "n", "e"),
@@ -68,7 +67,7 @@ def verification_key(entry: object, algorithms: frozenset[str]) -> VerificationK
     if not isinstance(entry, dict):
         return None
     kid, alg = entry.get("kid"), entry.get("alg")
-    if not isinstance(kid, str) or not 0 < len(kid) <= _KID_MAX_LENGTH:
+    if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
         return None
     if not isinstance(alg, str) or alg not in algorithms or alg not in _PUBLIC_MEMBERS:
         log.info("ignoring JWK %r: alg %r not allowed", kid, alg)

@@ -22,21 +22,18 @@ from typing import Any
 
 import grpc
 
-from identity.domain.claims_cache import DEFAULT_CACHE_SIZE, ClaimsCache
 from identity.domain.clock import Clock, SystemClock
+from identity.domain.jose import SUPPORTED_ALGORITHMS, VerificationKey, header_kid
 from identity.domain.token_rules import (
     DEFAULT_LEEWAY,
-    SUPPORTED_ALGORITHMS,
     AccessClaims,
     RevocationView,
     TokenPolicy,
-    UnknownKey,
-    VerificationKey,
     check_active,
-    header_kid,
 )
 from identity.verify.cache import KeyCache
-from identity.verify.errors import JwksUnavailable, RevokedToken, StaleRevocations
+from identity.verify.claims_cache import DEFAULT_CACHE_SIZE, ClaimsCache
+from identity.verify.errors import JwksUnavailable, RevokedToken, StaleRevocations, UnknownKey
 from identity.verify.feed import Introspector
 from identity.verify.sources import DEFAULT_FETCH_TIMEOUT, HttpJwksSource, JwksSource
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from identity.domain.claims_cache import jti_hint
 from identity.verify import InvalidToken
+from identity.verify.claims_cache import jti_hint
 
 B64URL = string.ascii_letters + string.digits + "-_"
 FUZZ = settings(

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 import identity.verify.verifier as verifier_module
-from identity.domain.claims_cache import ClaimsCache, jti_hint
 from identity.verify import (
     BadSignature,
     ExpiredToken,
@@ -18,6 +17,7 @@ from identity.verify import (
     RevokedToken,
     UnknownKey,
 )
+from identity.verify.claims_cache import ClaimsCache, jti_hint
 
 from .test_verify_claims import Revocations
 

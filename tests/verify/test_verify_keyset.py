@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from identity.domain.token_rules import SUPPORTED_ALGORITHMS
+from identity.domain.jose import SUPPORTED_ALGORITHMS
 from identity.verify import UnknownKey
 from identity.verify.keyset import InvalidKeySet, parse_jwks
 

@@ -1,7 +1,7 @@
 """Verified claims kept by `jti`, so a token seen again skips the signature check.
 
 Used by identity.verify's Verifier and by identity's own token check (Introspect and the
-user-authenticated RPCs): one rule, one cache, pure (no I/O).
+user-authenticated RPCs): one cache, no I/O; the rules it re-checks are token_rules' own.
 
 Why `jti` and never the token string (DESIGN §4): PyJWT, and JOSE in general, can read several
 encodings of one signed token (a padded segment, an ECDSA (r, n-s) signature). A deny list or
@@ -21,7 +21,6 @@ a hit is the exact string comparison, so a crafted payload can at worst cause a 
 
 from __future__ import annotations
 
-import binascii
 import copy
 import threading
 from collections import OrderedDict
@@ -29,21 +28,18 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from identity.domain.errors import ExpiredToken
+from identity.domain.jose import VerificationKey, b64decode, verified_kid
 from identity.domain.token_rules import (
     AccessClaims,
-    ExpiredToken,
-    NotYetValid,
     RevocationView,
-    VerificationKey,
     check_not_revoked,
-    verified_kid,
+    check_times,
 )
 
 DEFAULT_CACHE_SIZE = 4096
-_URLSAFE_TO_STD = bytes.maketrans(b"-_", b"+/")
 _JTI_MARK = b'"jti":"'
 _NESTED = frozenset({dict, list})
-_PAD = {0: b"", 2: b"==", 3: b"="}  # a length of 4n+1 is no base64: KeyError, no hint
 
 
 class CachedClaims:
@@ -115,11 +111,11 @@ class ClaimsCache:
                 return None
             entry.keyset = keys
         claims = entry.claims
-        if current > claims.exp + leeway:
-            self.discard(entry)
-            raise ExpiredToken("token expired")
-        if claims.nbf > current + leeway or claims.iat > current + leeway:
-            raise NotYetValid("token not yet valid")
+        try:
+            check_times(claims.exp, claims.nbf, claims.iat, current, leeway)
+        except ExpiredToken:
+            self.discard(entry)  # it never comes back
+            raise
         if revocations is not None:
             check_not_revoked(claims, revocations)
         return entry
@@ -164,18 +160,13 @@ def jti_hint(token: str) -> str | None:
     segment's end first: 44 characters that run past it decode to something else or fail,
     and a wrong hint is only a miss."""
     start = token.find(".") + 1
-    try:
-        head = binascii.a2b_base64(
-            token[start : start + _PREFIX].encode("ascii").translate(_URLSAFE_TO_STD)
-        )
-    except (UnicodeEncodeError, binascii.Error):
-        head = b""
-    if head[:_JTI_FIRST_LEN] == _JTI_FIRST:
+    head = b64decode(token[start : start + _PREFIX])
+    if head is not None and head[:_JTI_FIRST_LEN] == _JTI_FIRST:
         close = head.find(b'"', _JTI_FIRST_LEN)
         if close > 0:
             return _text(head[_JTI_FIRST_LEN:close])
     end = token.find(".", start)
-    payload = _decoded(token[start:end]) if end > start else None
+    payload = b64decode(token[start:end]) if end > start else None
     if payload is None:
         return None
     first = payload.find(_JTI_MARK)
@@ -189,14 +180,6 @@ def jti_hint(token: str) -> str | None:
 _PREFIX = 44  # a multiple of 4, so it decodes on its own
 _JTI_FIRST = b'{"jti":"'
 _JTI_FIRST_LEN = len(_JTI_FIRST)
-
-
-def _decoded(segment: str) -> bytes | None:
-    try:
-        raw = segment.encode("ascii").translate(_URLSAFE_TO_STD)
-        return binascii.a2b_base64(raw + _PAD[len(raw) % 4])
-    except (UnicodeEncodeError, binascii.Error, ValueError, KeyError):
-        return None
 
 
 def _text(value: bytes) -> str | None:
