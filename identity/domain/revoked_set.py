@@ -1,6 +1,6 @@
 """What is revoked, held in memory: the state behind every RevocationView (token_rules).
 
-identity's RevocationCache (from its event log) and identity.verify's RevocationFeed (from
+identity's RevocationCache (from its event log) and identity.verify's RevocationFollower (from
 WatchRevocations) both fill one of these. Each entry is kept until its forget time (POSIX
 seconds), after which every access token it could affect has expired.
 """

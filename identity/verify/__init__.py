@@ -31,8 +31,9 @@ from identity.verify.errors import (
     WrongIssuer,
     WrongType,
 )
-from identity.verify.feed import Introspector, RevocationFeed
 from identity.verify.grpc_source import GrpcJwksSource
+from identity.verify.introspector import Introspector
+from identity.verify.revocation_follower import RevocationFollower
 from identity.verify.sources import FetchedJwks, HttpJwksSource, JwksFetchError, JwksSource
 from identity.verify.verifier import Verifier
 
@@ -50,7 +51,7 @@ __all__ = [
     "JwksUnavailable",
     "MalformedToken",
     "NotYetValid",
-    "RevocationFeed",
+    "RevocationFollower",
     "RevocationView",
     "RevokedToken",
     "StaleRevocations",

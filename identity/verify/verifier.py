@@ -34,7 +34,7 @@ from identity.domain.token_rules import (
 from identity.verify.cache import KeyCache
 from identity.verify.claims_cache import DEFAULT_CACHE_SIZE, ClaimsCache
 from identity.verify.errors import JwksUnavailable, RevokedToken, StaleRevocations, UnknownKey
-from identity.verify.feed import Introspector
+from identity.verify.introspector import Introspector
 from identity.verify.sources import DEFAULT_FETCH_TIMEOUT, HttpJwksSource, JwksSource
 
 DEFAULT_REFETCH_COOLDOWN = 30.0
@@ -93,7 +93,7 @@ class Verifier:
         staleness = getattr(revocations, "staleness", None)
         if max_staleness is not None and not callable(staleness):
             raise ValueError(
-                "max_staleness needs revocations that know their staleness (RevocationFeed)"
+                "max_staleness needs revocations that know their staleness (RevocationFollower)"
             )
         self._staleness = staleness if max_staleness is not None else None
         self._max_staleness = max_staleness

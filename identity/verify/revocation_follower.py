@@ -1,14 +1,14 @@
 """Follow identity's WatchRevocations stream to refuse revoked tokens offline.
 
-    feed = RevocationFeed("identity:50051", credential=SERVICE_SECRET)
-    await feed.start()
-    verifier = Verifier(..., revocations=feed, max_staleness=5.0)
+    follower = RevocationFollower("identity:50051", credential=SERVICE_SECRET)
+    await follower.start()
+    verifier = Verifier(..., revocations=follower, max_staleness=5.0)
 
-The feed is a RevocationView kept in memory. It knows its staleness: the seconds since it last
-heard from identity (events and heartbeats alike). A Verifier given `max_staleness` refuses every
-token (StaleRevocations) once the feed is staler than that, or asks Introspect instead when given
-an `introspector`: a verifier cut off from revocations fails closed, never open. Give the feed
-the Verifier's `clock` when it has one: the feed forgets revocations by it.
+The follower is a RevocationView kept in memory. It knows its staleness: the seconds since it
+last heard from identity (events and heartbeats alike). A Verifier given `max_staleness` refuses
+every token (StaleRevocations) once the follower is staler than that, or asks Introspect instead
+when given an `introspector`: a verifier cut off from revocations fails closed, never open. Give
+the follower the Verifier's `clock` when it has one: the follower forgets revocations by it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT = "heartbeat"
 
 
-class RevocationFeed(RevokedSet):
+class RevocationFollower(RevokedSet):
     def __init__(
         self,
         target: str,
@@ -54,7 +54,7 @@ class RevocationFeed(RevokedSet):
         self._pruned_at = 0.0
 
     def __repr__(self) -> str:  # never the credential
-        return f"RevocationFeed({self._target!r}, cursor={self.cursor})"
+        return f"RevocationFollower({self._target!r}, cursor={self.cursor})"
 
     async def start(self, wait: float = 5.0) -> None:
         """Start following; waits (up to `wait` seconds) until identity has been heard once."""
@@ -117,24 +117,3 @@ class RevocationFeed(RevokedSet):
         # MAX_LEEWAY later keeps a revoked token refused for as long as any verifier could
         # still take it as unexpired.
         self.forget_expired(now - MAX_LEEWAY.total_seconds())
-
-
-class Introspector:
-    """Asks identity's Introspect (role `service`): the revocation-exact fallback."""
-
-    def __init__(self, target: str, *, credential: str, timeout: float = 2.0) -> None:
-        self._channel = grpc.aio.insecure_channel(target)
-        self._stub = identity_pb2_grpc.IdentityServiceStub(self._channel)
-        self._metadata = (("authorization", f"Bearer {credential}"),)
-        self._timeout = timeout
-
-    async def active(self, token: str) -> bool:
-        answer = await self._stub.Introspect(
-            pb.IntrospectRequest(token=token, token_type_hint="access_token"),
-            metadata=self._metadata,
-            timeout=self._timeout,
-        )
-        return bool(answer.active)
-
-    async def close(self) -> None:
-        await self._channel.close()

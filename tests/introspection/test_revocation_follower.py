@@ -17,7 +17,7 @@ from identity.v1 import identity_pb2 as pb
 from identity.verify import (
     GrpcJwksSource,
     Introspector,
-    RevocationFeed,
+    RevocationFollower,
     RevokedToken,
     StaleRevocations,
     Verifier,
@@ -62,7 +62,7 @@ async def test_a_following_verifier_refuses_revoked_sessions_offline_and_fails_c
     port = _port()
     a = await _start(url, port)
     service = a.credentials["service"]
-    feed = RevocationFeed(a.target, credential=service)
+    feed = RevocationFollower(a.target, credential=service)
     await feed.start()
     verifier = Verifier(
         issuer=a.app.settings.issuer,
@@ -124,7 +124,7 @@ async def test_a_following_verifier_refuses_revoked_sessions_offline_and_fails_c
 async def test_a_stale_verifier_with_an_introspector_asks_identity_instead(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'fallback.db'}"
     s = await _start(url, _port())
-    feed = RevocationFeed(s.target, credential=s.credentials["service"])  # never started: stale
+    feed = RevocationFollower(s.target, credential=s.credentials["service"])  # never started: stale
     introspector = Introspector(s.target, credential=s.credentials["service"])
     verifier = Verifier(
         issuer=s.app.settings.issuer,
@@ -160,7 +160,7 @@ async def test_a_revocation_outlives_any_leeway_a_verifier_may_allow(tmp_path):
     target = f"127.0.0.1:{port}"
     creds = {r: await app.create_credential(r, f"leeway-{r}") for r in ("edge", "service")}
     s = Running(app, target, creds, make_channel(target), "sqlite")
-    feed = RevocationFeed(target, credential=creds["service"], clock=clock)
+    feed = RevocationFollower(target, credential=creds["service"], clock=clock)
     await feed.start()
     verifier = Verifier(
         issuer=app.settings.issuer,
@@ -191,7 +191,7 @@ async def test_a_revocation_outlives_any_leeway_a_verifier_may_allow(tmp_path):
         await _stop(s)
 
 
-async def _until_cursor_moves(feed: RevocationFeed, cursor: int) -> None:
+async def _until_cursor_moves(feed: RevocationFollower, cursor: int) -> None:
     deadline = time.monotonic() + 5
     while feed.cursor <= cursor:
         assert time.monotonic() < deadline, "the feed never applied the revocation"
