@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from cryptography.x509.oid import NameOID
 
+from identity.domain.jose import MAX_KID_LENGTH, VerificationKey
+from identity.domain.token_rules import TokenPolicy, check_active
 from identity.verify import (
     BadSignature,
     DisallowedAlgorithm,
@@ -183,6 +185,21 @@ def test_kid_is_only_a_lookup_key(verifier, jwks_server, keys, tokens, kid, secr
         verifier.verify(forged)
     assert time.monotonic() - started < 1.0
     assert jwks_server.requests <= 1
+
+
+def test_a_kid_over_the_limit_is_never_looked_up(keys, tokens):
+    # A key set never holds one (test_overlong_kids_in_the_set_are_ignored); the rules refuse
+    # it before the lookup all the same.
+    key = keys["ES256"]
+    policy = TokenPolicy(issuer=tokens.issuer, audience=tokens.audience)
+    for kid, accepted in (("k" * MAX_KID_LENGTH, True), ("k" * (MAX_KID_LENGTH + 1), False)):
+        found = {kid: VerificationKey(kid, "ES256", key.private.public_key())}
+        token = tokens.sign(key, kid=kid)
+        if accepted:
+            assert check_active(token, found, policy, tokens.now, None).sub == "user-1"
+        else:
+            with pytest.raises(UnknownKey):
+                check_active(token, found, policy, tokens.now, None)
 
 
 def test_signature_tricks_are_refused(verifier, keys, tokens):

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from identity.domain.jose import MAX_KID_LENGTH
 from identity.domain.keys import KeyState
 from identity.verify import JwksUnavailable, UnknownKey
 
@@ -177,6 +178,17 @@ def test_a_kid_missing_from_a_fresh_set_is_remembered(verifier, jwks_server, clo
     with pytest.raises(UnknownKey):
         verifier.verify(_random_kid_token(tokens, keys["ES256"]))
     assert jwks_server.requests == 3
+
+
+def test_an_overlong_kid_is_refused_without_a_fetch(verifier, jwks_server, clock, keys, tokens):
+    verifier.verify(tokens.sign(keys["ES256"]))
+    clock.advance(31)  # past the cooldown: an unknown kid within the limit is looked up
+    with pytest.raises(UnknownKey):
+        verifier.verify(tokens.sign(keys["ES256"], kid="k" * (MAX_KID_LENGTH + 1)))
+    assert jwks_server.requests == 1
+    with pytest.raises(UnknownKey):
+        verifier.verify(tokens.sign(keys["ES256"], kid="k" * MAX_KID_LENGTH))
+    assert jwks_server.requests == 2
 
 
 def test_the_unknown_kid_memory_is_bounded(make_verifier, jwks_server, clock, keys, tokens):
