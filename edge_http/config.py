@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from edge_http.http_limits import (
+    DEFAULT_HEAD_TIMEOUT,
+    DEFAULT_MAX_HEAD_BYTES,
+    default_max_connections,
+)
 from identity.config import VARIABLES as IDENTITY_VARIABLES
 from identity.config_schema import (
     HOST_PORT,
@@ -162,6 +167,32 @@ class EdgeSettings:
         "request body limit, enforced while reading",
         low=1024,
         high=1_048_576,
+    )
+    # Limits on request heads and connections (edge_http/http_limits.py says why each exists).
+    max_head_bytes: int = setting(
+        "EDGE_MAX_HEADER_BYTES",
+        INTEGER,
+        DEFAULT_MAX_HEAD_BYTES,
+        "request line + headers limit; over it 431 and the connection closed",
+        low=4096,
+        high=1_048_576,
+    )
+    head_timeout_seconds: float = setting(
+        "EDGE_HEADER_TIMEOUT_SECONDS",
+        NUMBER,
+        DEFAULT_HEAD_TIMEOUT,
+        "time a connection has to send a complete request head, seconds; then 408 and closed",
+        low=0.5,
+        high=300,
+    )
+    max_connections: int = setting(
+        "EDGE_MAX_CONNECTIONS",
+        INTEGER,
+        default_max_connections(),
+        "open connections at once; the next is answered 503 with `Retry-After` and closed",
+        default_doc="¾ of the file-descriptor limit (`ulimit -n`), at most that limit − 128",
+        low=1,
+        high=1_000_000,
     )
     grpc_deadline_seconds: float = setting(
         "EDGE_GRPC_DEADLINE_SECONDS",

@@ -1,16 +1,23 @@
 """The edge on uvicorn: `build_server` returns a server the caller runs in its own event loop.
 
-`identity dev` runs it next to the gRPC server and stops it with `server.should_exit = True`.
+`identity dev` runs it next to the gRPC server and stops it with `server.should_exit = True`;
+both it and `edge-http serve` build the server here, so both enforce the same limits.
 """
 
 from __future__ import annotations
+
+import logging
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from edge_http.app import create_app
 from edge_http.config import EdgeSettings
+from edge_http.http_limits import HttpLimits
 from edge_http.identity_client import IdentityClient
+
+log = logging.getLogger(__name__)
 
 
 def build_server(settings: EdgeSettings, app: ASGIApp | None = None) -> uvicorn.Server:
@@ -20,6 +27,7 @@ def build_server(settings: EdgeSettings, app: ASGIApp | None = None) -> uvicorn.
         app,
         host=settings.listen_host,
         port=settings.listen_port,
+        **_http_options(settings),
         lifespan="on",
         loop="asyncio",
         # X-Forwarded-For is read by the app, and only from EDGE_TRUSTED_PROXIES.
@@ -30,6 +38,30 @@ def build_server(settings: EdgeSettings, app: ASGIApp | None = None) -> uvicorn.
         log_config=None,
         timeout_keep_alive=5,
         timeout_graceful_shutdown=10,
-        h11_max_incomplete_event_size=16 * 1024,
     )
     return uvicorn.Server(config)
+
+
+def _http_options(settings: EdgeSettings) -> dict[str, Any]:
+    """httptools with our limits; without httptools, h11 with uvicorn's nearest options, and a
+    warning of what that lacks."""
+    try:
+        from edge_http.limited_httptools import limited_protocol
+    except ImportError:
+        log.warning(
+            "httptools is not installed (uvicorn[standard] brings it): the edge runs on h11, "
+            "which caps request heads at EDGE_MAX_HEADER_BYTES but does not enforce "
+            "EDGE_HEADER_TIMEOUT_SECONDS, and answers over EDGE_MAX_CONNECTIONS only once a "
+            "head is complete"
+        )
+        return {
+            "http": "h11",
+            "h11_max_incomplete_event_size": settings.max_head_bytes,
+            "limit_concurrency": settings.max_connections,
+        }
+    limits = HttpLimits(
+        max_head_bytes=settings.max_head_bytes,
+        head_timeout=settings.head_timeout_seconds,
+        max_connections=settings.max_connections,
+    )
+    return {"http": limited_protocol(limits)}

@@ -14,13 +14,17 @@ README = (ROOT / "README.md").read_text()
 
 def test_every_identity_variable_is_documented_with_its_default():
     table = markdown_table(VARIABLES)
-    assert table in README, f"README's identity configuration table should read:\n{table}"
+    assert table in README, (
+        f"README's identity configuration table should read (scripts/gen-config-tables writes it):\n{table}"
+    )
 
 
 @pytest.mark.parametrize("readme", ["README.md", "edge_http/README.md"])
 def test_every_edge_variable_is_documented_with_its_default(readme):
     table = markdown_table(EDGE_VARIABLES)
-    assert table in (ROOT / readme).read_text(), f"{readme}'s edge table should read:\n{table}"
+    assert table in (ROOT / readme).read_text(), (
+        f"{readme}'s edge table should read (scripts/gen-config-tables writes it):\n{table}"
+    )
 
 
 def test_the_readme_opens_with_the_two_commands():
