@@ -5,8 +5,8 @@
     python -m bench.all --only verify,introspect
 
 Each benchmark also runs alone (`python -m bench.verify`, `bench.introspect`, `bench.refresh`,
-`bench.login`, `bench.scaling`, `bench.experiments`) and `python -m bench.report` rewrites the
-document from whatever results exist in bench/results/.
+`bench.login`, `bench.scaling`, `bench.edge_servers`, `bench.experiments`) and
+`python -m bench.report` rewrites the document from whatever results exist in bench/results/.
 
 `python -m bench.soak` (10 minutes of mixed load, resident memory and connections sampled; see
 docs/RELIABILITY.md) runs only alone: it is not part of this run.
@@ -24,7 +24,7 @@ import argparse
 import importlib
 import time
 
-ORDER = ("verify", "introspect", "refresh", "login", "scaling", "experiments")
+ORDER = ("verify", "introspect", "refresh", "login", "scaling", "edge_servers", "experiments")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,6 +12,7 @@ from bench._common import CLIENT_CPUS, SERVER_CPUS, docs_dir, load, machine
 from bench.plots import plot_introspect, plot_refresh, plot_verify
 from bench.sections import (
     md_table,
+    section_edge_servers,
     section_experiments,
     section_introspect,
     section_login,
@@ -21,7 +22,7 @@ from bench.sections import (
 )
 from bench.targets import summary_rows
 
-BENCHMARKS = ("verify", "introspect", "refresh", "login", "scaling", "experiments")
+BENCHMARKS = ("verify", "introspect", "refresh", "login", "scaling", "experiments", "edge_servers")
 FINDINGS = Path(__file__).with_name("findings.md")  # hand-written: what the profiles found
 
 
@@ -75,6 +76,7 @@ below comes from `bench/results/*.json` of that run. Install the tools with
 {section_login(found["login"])}
 {section_scaling(found["scaling"])}
 {section_experiments(found["experiments"])}
+{section_edge_servers(found["edge_servers"])}
 {FINDINGS.read_text()}
 """
     docs_dir().mkdir(parents=True, exist_ok=True)

@@ -336,3 +336,39 @@ The patches only exist to measure; the proposed changes belong in the files name
         )
     }
 """
+
+
+def section_edge_servers(data: dict[str, Any] | None) -> str:
+    if data is None:
+        return "## 6. The edge's HTTP server\n\nNot run yet: `python -m bench.edge_servers`.\n"
+    rows = []
+    for name, r in data["results"].items():
+        held = [k.replace("_", " ") for k, v in r["limits"].items() if v]
+        rows.append(
+            [
+                name,
+                "; ".join(held) or "none",
+                f"{fmt_num(r['edge_cpu_ms_per_refresh'], 3)}",
+                fmt_ratio(r["edge_cpu_vs_baseline"]),
+                f"{fmt_num(r['throughput'])}/s",
+                fmt_ratio(r["throughput_vs_baseline"]),
+                fmt_num(r["p99_ms"], 1),
+            ]
+        )
+    s = data["settings"]
+    header = ["server", "limits held", "edge CPU ms/refresh", "÷ uvicorn-httptools"]
+    header += ["refreshes/s", "÷ uvicorn-httptools", "p99 ms"]
+    return f"""## 6. The edge's HTTP server: limits held and CPU per refresh
+
+Command: `{data["command"]}`. One identity and four edges, each the same app on another server,
+{s["users"]} refresh chains each, {s["repeats"]} repeats × {s["duration_s"]} s interleaved
+(shuffled); the edge's CPU is its processes' user + system time over the measured window ÷
+refreshes. Limits probed first, head timeout {s["head_timeout_s"]} s: a 1 MiB header that never
+ends must be answered and closed, a silent connection closed.
+
+{md_table(header, rows)}
+
+The edge runs on uvicorn with httptools and `edge_http/limited_httptools.py`: the only contender
+here holding both limits, and the least CPU per refresh. h11 (uvicorn's or hypercorn's) and
+granian cap the head size but let a silent connection stay open past the timeout.
+"""
