@@ -172,15 +172,7 @@ class Administration:
             _check_reason(call.reason)
             async with self._uow() as uow:
                 yield uow
-                await uow.audit.record(
-                    "admin." + call.method,
-                    call.actor,
-                    self._clock.now(),
-                    user_id=call.user_id,
-                    session_id=call.session_id,
-                    outcome="ok",
-                    detail=call.audit_detail(),
-                )
+                await self._record(uow, call, "ok")
                 await uow.commit()
         except Exception as error:
             await self._record_failure(call, error)
@@ -195,18 +187,22 @@ class Administration:
         )
         try:
             async with self._uow() as uow:
-                await uow.audit.record(
-                    "admin." + call.method,
-                    call.actor,
-                    self._clock.now(),
-                    user_id=call.user_id,
-                    session_id=call.session_id,
-                    outcome=outcome,
-                    detail=call.audit_detail(),
-                )
+                await self._record(uow, call, outcome)
                 await uow.commit()
         except Exception:  # the database is down: the call's own error says so
             log.warning("could not record a failed admin call", extra={"method": call.method})
+
+    async def _record(self, uow: UnitOfWork, call: AdminCall, outcome: str) -> None:
+        """The audit event of one admin call, in `uow`'s transaction."""
+        await uow.audit.record(
+            "admin." + call.method,
+            call.actor,
+            self._clock.now(),
+            user_id=call.user_id,
+            session_id=call.session_id,
+            outcome=outcome,
+            detail=call.audit_detail(),
+        )
 
     async def _user(
         self, uow: UnitOfWork, call: AdminCall, ref: UserRef, *, required: bool
