@@ -10,20 +10,19 @@ from identity.config_schema import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+REGENERATE = "scripts/gen-config-tables writes it"
 
 
 def test_every_identity_variable_is_documented_with_its_default():
     table = markdown_table(VARIABLES)
-    assert table in README, (
-        f"README's identity configuration table should read (scripts/gen-config-tables writes it):\n{table}"
-    )
+    assert table in README, f"README's identity table should read ({REGENERATE}):\n{table}"
 
 
 @pytest.mark.parametrize("readme", ["README.md", "edge_http/README.md"])
 def test_every_edge_variable_is_documented_with_its_default(readme):
     table = markdown_table(EDGE_VARIABLES)
     assert table in (ROOT / readme).read_text(), (
-        f"{readme}'s edge table should read (scripts/gen-config-tables writes it):\n{table}"
+        f"{readme}'s edge table should read ({REGENERATE}):\n{table}"
     )
 
 
