@@ -33,9 +33,14 @@ class ProblemKind:
 _INTERNAL = ProblemKind(500, "internal", "the request could not be completed")
 _UNAVAILABLE = ProblemKind(503, "unavailable", "the identity service is unavailable; try again")
 
+# 503 with Retry-After: identity did not complete the call for a reason of its own state, not
+# of the request, so the same request may simply be sent again. UNAVAILABLE: not reached, or
+# shutting down, or its database is down. CANCELLED: a stopping identity cancelled it (gRPC
+# cancels calls that had arrived but not reached a handler). DEADLINE_EXCEEDED: no answer in
+# time. A refresh among them may have rotated; sent again, the grace window answers it.
 GRPC_TO_HTTP: Mapping[grpc.StatusCode, ProblemKind] = {
     grpc.StatusCode.OK: _INTERNAL,  # never an error; here so the table is total
-    grpc.StatusCode.CANCELLED: _INTERNAL,
+    grpc.StatusCode.CANCELLED: _UNAVAILABLE,
     grpc.StatusCode.UNKNOWN: _INTERNAL,
     grpc.StatusCode.INVALID_ARGUMENT: ProblemKind(400, "invalid_request", "invalid request"),
     grpc.StatusCode.DEADLINE_EXCEEDED: _UNAVAILABLE,
@@ -56,6 +61,9 @@ GRPC_TO_HTTP: Mapping[grpc.StatusCode, ProblemKind] = {
         401, "unauthenticated", "invalid or expired credentials"
     ),
 }
+
+# Answers that tell the client to send the same request again after `Retry-After` seconds.
+RETRY_LATER = frozenset({429, 503})
 
 # Identity's INVALID_ARGUMENT texts are meant for clients; everything else uses the fixed text.
 _PASS_THROUGH_DETAIL = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
@@ -101,7 +109,7 @@ def problem_for_status(error: IdentityCallError) -> Problem:
     if error.status in _PASS_THROUGH_DETAIL and error.details:
         detail = _UNPRINTABLE.sub("", error.details)[:_MAX_DETAIL] or kind.detail
     headers: dict[str, str] = {}
-    if kind.status == 429:
+    if kind.status in RETRY_LATER:
         headers["retry-after"] = str(error.retry_after or 1)
     if kind.status == 401:
         headers["www-authenticate"] = 'Bearer error="invalid_token"'

@@ -23,6 +23,7 @@ def test_table_maps_the_documented_codes():
         grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
         grpc.StatusCode.UNAVAILABLE: 503,
         grpc.StatusCode.DEADLINE_EXCEEDED: 503,
+        grpc.StatusCode.CANCELLED: 503,  # a stopping identity cancelled it: issue 22
     }
     for code, status in expected.items():
         assert GRPC_TO_HTTP[code].status == status
@@ -47,6 +48,19 @@ def test_rate_limited_carries_retry_after():
     response = problem_response(problem)
     assert response.status_code == 429
     assert response.headers["retry-after"] == "7"
+
+
+def test_every_call_identity_did_not_complete_is_503_with_retry_after_never_500():
+    """A deploy stops identity replicas: what they cancel or never answer is "try again"."""
+    for status in (
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    ):
+        response = problem_response(problem_for_status(IdentityCallError(status, "shutdown")))
+        assert response.status_code == 503, status
+        assert response.headers["retry-after"] == "1", status
+        assert json.loads(bytes(response.body))["code"] == "unavailable"
 
 
 def test_problem_is_rfc9457_json():
