@@ -177,17 +177,29 @@ class IdentityApp:
         log.info("identity gRPC listening", extra={"port": self.port})
         return self.port
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """Health goes NOT_SERVING first, in-flight calls get `grace` seconds, then all closes."""
+    async def drain(self, period: float | None = None) -> None:
+        """Say NOT_SERVING on grpc.health.v1 and go on serving for `period` seconds (default
+        IDENTITY_DRAIN_PERIOD), so that callers following health (the edge's channel) send new
+        calls to other replicas before this one stops accepting. Each process drains itself:
+        `serve` runs it on SIGTERM, in every worker process alike."""
+        seconds = self.settings.drain_period.total_seconds() if period is None else period
         await self.health.enter_graceful_shutdown()
+        log.info("draining: health says NOT_SERVING, still serving for %.1f s", seconds)
+        await asyncio.sleep(seconds)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Health goes NOT_SERVING (if `drain` has not already), the server stops accepting, and
+        in-flight calls get `grace` seconds; then everything closes."""
+        await self.health.enter_graceful_shutdown()
+        self.revocation_cache.close()  # WatchRevocations streams end; clients resume elsewhere
+        if self._server is not None:
+            await self._server.stop(grace)
+        # Only now: the calls finishing above still need revocations from other replicas.
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self.revocation_cache.close()  # WatchRevocations streams end; clients resume elsewhere
-        if self._server is not None:
-            await self._server.stop(grace)
         self.hashing.close()
         if self._metrics is not None:
             await asyncio.to_thread(self._metrics.shutdown)

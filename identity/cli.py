@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,24 @@ async def _until_signal(
     await stop()
 
 
+# Seconds in-flight calls get once the drain is over and the server stops accepting.
+STOP_GRACE = 10.0
+
+
 async def serve(settings: Settings) -> None:
+    """One process serving until SIGTERM/SIGINT, then drained and stopped. A future
+    `--workers N` runs this in each worker and forwards the signal: each drains itself."""
     app = IdentityApp(settings)
     await app.start()
     freeze_startup_objects()
-    await _until_signal(lambda: app.stop(grace=10.0))
+
+    async def drain_and_stop() -> None:
+        started = time.monotonic()
+        await app.drain()
+        await app.stop(grace=STOP_GRACE)
+        log.info("stopped %.1f s after the signal", time.monotonic() - started)
+
+    await _until_signal(drain_and_stop)
 
 
 async def dev(settings: Settings, data_dir: Path) -> None:

@@ -229,6 +229,15 @@ class Settings:
         low=4,
         high=100_000,
     )
+    drain_period: timedelta = setting(
+        "IDENTITY_DRAIN_PERIOD",
+        SECONDS,
+        timedelta(seconds=5),
+        "on SIGTERM, seconds health says NOT_SERVING while calls are still served, so callers"
+        " move to other replicas; then the server stops accepting and finishes in-flight calls",
+        low=0,
+        high=300,
+    )
     metrics_listen: str | None = optional(
         "IDENTITY_METRICS_LISTEN",
         ADDRESS,

@@ -63,3 +63,30 @@ async def _accepts(host: str, port: int) -> bool:
         return False
     writer.close()
     return True
+
+
+async def test_drain_says_not_serving_while_it_still_serves_for_the_drain_period(
+    start_identity, unique_email
+):
+    """Issue 22: on SIGTERM `identity serve` drains first (IDENTITY_DRAIN_PERIOD): callers that
+    follow health move away while this replica still answers whatever reaches it."""
+    s = await start_identity("sqlite")
+    email = unique_email()
+    await register_and_login(s, email)
+    health = health_pb2_grpc.HealthStub(s.channel)
+    started = asyncio.get_running_loop().time()
+    draining = asyncio.ensure_future(s.app.drain(1.0))
+    await asyncio.sleep(0)
+    for service in ("", "identity.v1.IdentityService"):
+        answer = await health.Check(health_pb2.HealthCheckRequest(service=service))
+        assert answer.status == health_pb2.HealthCheckResponse.NOT_SERVING, service
+    # Still serving: a login (a password hash) and a key set, while health says NOT_SERVING.
+    login = await s.stub.Login(pb.LoginRequest(email=email, password=PASSWORD), metadata=s.md())
+    assert login.access_token and (await s.stub.GetJwks(pb.GetJwksRequest())).jwks_json
+    assert not draining.done()
+    await draining
+    assert asyncio.get_running_loop().time() - started >= 1.0
+    await s.app.stop(grace=5)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await s.stub.GetJwks(pb.GetJwksRequest(), timeout=5)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
