@@ -9,7 +9,6 @@ as the edge's own types (`identity_answers`); every auth operation's outcome is 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,7 @@ from edge_http.metrics import EdgeMetrics
 from edge_http.problems import IdentityCallError
 from identity.v1 import identity_pb2 as pb
 from identity.wire import (
+    HEALTH_CHECKED_ROUND_ROBIN,
     MD_AUTHORIZATION,
     MD_CLIENT_IP,
     MD_CLIENT_USER_AGENT,
@@ -41,7 +41,8 @@ _SERVICE = pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
 _HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.enable_retries", 0),  # no transparent or configured retries, ever
-    ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
+    # Round-robin over the replicas whose health says SERVING: a draining one gets no new calls.
+    ("grpc.service_config", HEALTH_CHECKED_ROUND_ROBIN),
     # Reconnect quickly after identity restarts; calls fail fast (503) while it is down.
     ("grpc.initial_reconnect_backoff_ms", 250),
     ("grpc.min_reconnect_backoff_ms", 250),
@@ -153,7 +154,7 @@ class IdentityClient:
                 code = "EDGE_CREDENTIAL_REFUSED"
                 raise IdentityCallError(grpc.StatusCode.INTERNAL) from None
             if status not in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT):
-                log.warning("identity call failed", extra={"method": method, "code": code})
+                log.warning("identity call failed", extra={"method": method, "grpc_status": code})
             raise IdentityCallError(status, error.details() or "", _retry_after(error)) from None
         finally:
             self.metrics.identity_call(method, code, time.perf_counter() - started)

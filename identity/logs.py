@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import grpc
+
 MAX_VALUE = 512
 # Only these `extra` keys are copied into a line: ids and outcomes, never free-form payloads.
 ALLOWED_EXTRA = frozenset(
@@ -27,6 +29,12 @@ ALLOWED_EXTRA = frozenset(
         "url",
     }
 )
+# Keys copied only when the value is one of a closed set; anything else a caller passes there
+# is replaced. A gRPC status goes under `grpc_status`: `code` is not copied at all, being the
+# usual name of one-time secrets (OAuth authorization codes, codes sent by mail).
+CLOSED_EXTRA: dict[str, frozenset[str]] = {
+    "grpc_status": frozenset(status.name for status in grpc.StatusCode),
+}
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 
 
@@ -45,7 +53,10 @@ class JsonFormatter(logging.Formatter):
             "msg": _short(record.getMessage()),
         }
         for key, value in vars(record).items():
-            if key in ALLOWED_EXTRA and key not in _STANDARD:
+            if key in CLOSED_EXTRA and key not in _STANDARD:
+                known = isinstance(value, str) and value in CLOSED_EXTRA[key]
+                line[key] = value if known else "(not a known value)"
+            elif key in ALLOWED_EXTRA and key not in _STANDARD:
                 line[key] = _short(
                     value
                     if isinstance(value, str | int | float | bool) or value is None

@@ -1,12 +1,14 @@
-"""The wire contract between identity and its gRPC callers: metadata keys and length limits."""
+"""The wire contract between identity and its gRPC callers: metadata keys, limits, balancing."""
 
 from __future__ import annotations
 
+import json
 from typing import Final
 
 from identity.domain.jose import MAX_TOKEN_LENGTH
 
 __all__ = [
+    "HEALTH_CHECKED_ROUND_ROBIN",
     "MAX_CLIENT_IP",
     "MAX_CLIENT_USER_AGENT",
     "MAX_CREDENTIAL_LENGTH",
@@ -36,3 +38,12 @@ MAX_CREDENTIAL_LENGTH: Final = 512
 # Identity keeps this much of the forwarded client metadata (the session columns' widths).
 MAX_CLIENT_IP: Final = 64
 MAX_CLIENT_USER_AGENT: Final = 512
+
+# The gRPC service config for callers of several replicas: round-robin over the replicas whose
+# grpc.health.v1 status (the server as a whole, service "") is SERVING (gRPC's client-side
+# health checking, gRFC A17; pick_first would ignore it). A replica draining after SIGTERM says
+# NOT_SERVING while it still serves, so such callers stop sending it new calls before it stops
+# accepting. Pass it as the channel option ("grpc.service_config", HEALTH_CHECKED_ROUND_ROBIN).
+HEALTH_CHECKED_ROUND_ROBIN: Final = json.dumps(
+    {"loadBalancingConfig": [{"round_robin": {}}], "healthCheckConfig": {"serviceName": ""}}
+)

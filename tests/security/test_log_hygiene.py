@@ -86,3 +86,17 @@ async def test_settings_and_start_up_logs_hide_the_master_key_and_the_db_passwor
     finally:
         await app.stop(grace=0.1)
         await pg.drop_database(url)
+
+
+def test_grpc_status_is_copied_only_as_a_status_name_and_code_never():
+    """The edge logs a failed call's status under `grpc_status`; a value that is not a gRPC
+    status name (a token passed there by mistake) is replaced, and a `code` key (the usual name
+    of one-time secrets) is not copied at all."""
+    secret = "idrt_" + "s" * 43
+    for value, shown in (("CANCELLED", "CANCELLED"), (secret, "(not a known value)")):
+        record = logging.LogRecord("edge_http.test", logging.WARNING, __file__, 1, "m", None, None)
+        record.grpc_status = value
+        record.code = secret
+        line = JsonFormatter().format(record)
+        assert json.loads(line)["grpc_status"] == shown
+        assert secret not in line and '"code"' not in line
