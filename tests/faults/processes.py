@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import TEST_MASTER_KEY
@@ -32,15 +33,19 @@ def free_port() -> int:
 
 class ServeProcess:
     """One `identity serve`; with `metrics=True` it also serves Prometheus /metrics. Its JSON log
-    goes to a file, shown when it fails to start."""
+    goes to a file, shown when it fails to start. On SIGTERM it drains for `drain_period`
+    seconds (IDENTITY_DRAIN_PERIOD; shorter than the default, to keep the tests short)."""
 
-    def __init__(self, database_url: str, port: int, *, metrics: bool = False) -> None:
+    def __init__(
+        self, database_url: str, port: int, *, metrics: bool = False, drain_period: int = 1
+    ) -> None:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("IDENTITY_")}
         self.env.update(
             IDENTITY_DATABASE_URL=database_url,
             IDENTITY_MASTER_KEY=TEST_MASTER_KEY,
             IDENTITY_MIGRATE="true",
             IDENTITY_GRPC_LISTEN=f"127.0.0.1:{port}",
+            IDENTITY_DRAIN_PERIOD=str(drain_period),
         )
         self.port = port
         self.target = f"127.0.0.1:{port}"
@@ -93,6 +98,28 @@ class ServeProcess:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
+
+    def terminate(self) -> None:
+        """SIGTERM, as a deploy sends it."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+
+    def exited(self) -> None:
+        """Waits for the process to exit, which must be cleanly (0)."""
+        assert self.proc is not None
+        code = self.proc.wait(timeout=30)
+        assert code == 0, f"identity serve exited with {code}:\n{self.log()[-3000:]}"
+
+    async def serving(self) -> bool:
+        """Whether its grpc.health.v1 status (the server as a whole) is SERVING."""
+        async with grpc.aio.insecure_channel(self.target) as channel:
+            try:
+                answer = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=1
+                )
+            except grpc.aio.AioRpcError:
+                return False
+        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
 
     def freeze(self) -> None:
         """SIGSTOP: the process keeps its sockets but answers nothing, as in a long stall."""

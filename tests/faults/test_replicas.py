@@ -8,148 +8,37 @@ answered. Every process, port and database is real; nothing of ours is mocked.
 from __future__ import annotations
 
 import asyncio
-import os
-import random
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 
 import asyncpg
 import grpc
-import httpx
-import jwt
 import pytest
 
 from identity.app import IdentityApp
-from identity.domain.clock import SystemClock
-from identity.persistence.database import create_engine, migrate
 from identity.persistence.keys import KEY_ROTATION_LOCK
-from identity.persistence.uow import SqlUnitOfWorkFactory
-from identity.services.service_accounts import create_credential
 from identity.v1 import admin_pb2, admin_pb2_grpc, identity_pb2_grpc
 from identity.v1 import identity_pb2 as pb
-from tests.conftest import PASSWORD, remember, settings_for
-from tests.edge.support import edge_client
-from tests.faults.chains import Chain, check_chains
-from tests.faults.processes import ServeProcess, free_port
+from tests.conftest import settings_for
+from tests.faults.chains import check_chains
+from tests.faults.cluster import COOKIE, CSRF, Cluster, User, cookie_set_by, running_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 REPLICAS = 3
-COOKIE = "__Secure-refresh_token"
-CSRF = {"X-Requested-With": "auth-client"}
-
-
-@dataclass
-class User:
-    """A browser: its address, its refresh cookie, what its calls met."""
-
-    email: str
-    ip: str
-    cookie: str
-    session_id: str
-    access_token: str
-    failures: list[httpx.Response] = field(default_factory=list)
-
-    @property
-    def chain(self) -> Chain:
-        return Chain(self.email, self.cookie, self.session_id)
-
-
-@dataclass
-class Cluster:
-    url: str
-    replicas: list[ServeProcess]
-    credentials: dict[str, str]
-    edge: httpx.AsyncClient
-
-    async def sign_up(self) -> User:
-        """Register and log in through the edge, from an address of its own."""
-        email = f"replica-{os.urandom(4).hex()}@example.com"
-        ip = f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
-        headers = {"X-Forwarded-For": ip}
-        created = await self.edge.post(
-            "/auth/register", json={"email": email, "password": PASSWORD}, headers=headers
-        )
-        assert created.status_code == 201, created.text
-        response = await self.edge.post(
-            "/auth/login", json={"email": email, "password": PASSWORD}, headers=headers
-        )
-        assert response.status_code == 200, response.text
-        access = response.json()["access_token"]
-        remember(access)
-        sid = jwt.decode(access, options={"verify_signature": False})["sid"]
-        return User(email, ip, cookie_set_by(response), sid, access)
-
-    async def refresh(self, user: User, cookie: str | None = None) -> httpx.Response:
-        headers = {
-            **CSRF,
-            "X-Forwarded-For": user.ip,
-            "Cookie": f"{COOKIE}={cookie or user.cookie}",
-        }
-        response = await self.edge.post("/auth/refresh", headers=headers)
-        if response.status_code == 200:
-            remember(response.json()["access_token"])
-        return response
-
-    async def calls(self, method: str) -> list[int]:
-        """How many `method` calls each replica has handled so far."""
-        counts = await asyncio.gather(*(r.rpc_counts() for r in self.replicas))
-        return [c.get(method, 0) for c in counts]
-
-    def md(self, role: str) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {self.credentials[role]}"),)
-
-
-def cookie_set_by(response: httpx.Response) -> str:
-    """The value of the one refresh cookie a response sets (asserting there is exactly one)."""
-    (header,) = response.headers.get_list("set-cookie")
-    name, _, rest = header.partition("=")
-    assert name == COOKIE, header
-    value = rest.split(";", 1)[0]
-    assert value, f"the cookie was cleared: {header}"
-    remember(value)
-    return value
-
-
-@asynccontextmanager
-async def running_cluster(pg) -> AsyncIterator[Cluster]:
-    """A fresh database, REPLICAS `identity serve` processes on it, one edge over all of them."""
-    url = await pg.create_database()
-    engine = create_engine(url)
-    replicas: list[ServeProcess] = []
-    try:
-        await migrate(engine, url)
-        uow = SqlUnitOfWorkFactory(engine)
-        credentials = {
-            role: await create_credential(uow, role, f"replicas-{role}", SystemClock())
-            for role in ("edge", "service", "admin")
-        }
-        await engine.dispose()
-        # Started together on an empty database: they race to make the first signing key.
-        replicas = [ServeProcess(url, free_port(), metrics=True) for _ in range(REPLICAS)]
-        await asyncio.gather(*(r.start() for r in replicas))
-        target = "ipv4:" + ",".join(r.target for r in replicas)
-        async with edge_client(target, credentials["edge"]) as edge:
-            yield Cluster(url, replicas, credentials, edge)
-    finally:
-        await asyncio.gather(*(asyncio.to_thread(r.stop) for r in replicas))
-        await engine.dispose()
-        await pg.drop_database(url)
 
 
 @pytest.fixture(scope="module")
 async def cluster(pg) -> AsyncIterator[Cluster]:
     """Shared by the tests that leave every replica running."""
-    async with running_cluster(pg) as running:
+    async with running_cluster(pg, REPLICAS) as running:
         yield running
 
 
 @pytest.fixture
 async def own_cluster(pg) -> AsyncIterator[Cluster]:
     """For a test that kills a replica."""
-    async with running_cluster(pg) as running:
+    async with running_cluster(pg, REPLICAS) as running:
         yield running
 
 
