@@ -26,6 +26,9 @@ const EPOCH_LOCK_PREFIX = "auth-client:epoch:";
 const CHANNEL_NAME = "auth-client";
 const REQUESTED_WITH = "auth-client";
 const BROADCAST_WAIT_MS = 1000;
+// A 503 with Retry-After means identity did not complete the call (a replica restarting, say):
+// auth calls are sent again after the delay it asks for, within this much waiting in all.
+const RETRY_503_BUDGET_MS = 10_000;
 
 /** A failed auth call; `problem` is the RFC 9457 body when the edge sent one. */
 export class AuthError extends Error {
@@ -231,7 +234,11 @@ export function createAuthClient(options = {}) {
     await tabs.publish({ type: "logout" });
   }
 
-  function post(path, { body, bearer } = {}) {
+  // With `retry`, a 503 carrying Retry-After is sent again after that delay (with jitter),
+  // within RETRY_503_BUDGET_MS. Safe for these calls: a refresh identity may have completed
+  // after all is answered by its grace window. Logout passes retry: false (its 503 already
+  // cleared the cookie, so a second try would sign out nothing).
+  async function post(path, { body, bearer, retry = true } = {}) {
     const headers = { "X-Requested-With": REQUESTED_WITH };
     const init = { method: "POST", headers, credentials: "same-origin", cache: "no-store" };
     if (body !== undefined) {
@@ -239,7 +246,16 @@ export function createAuthClient(options = {}) {
       init.body = JSON.stringify(body);
     }
     if (bearer) headers.Authorization = `Bearer ${bearer}`;
-    return fetch(basePath + path, init);
+    let budget = RETRY_503_BUDGET_MS;
+    for (;;) {
+      const response = await fetch(basePath + path, init);
+      const seconds = Number.parseInt(response.headers.get("Retry-After") || "", 10);
+      if (!retry || response.status !== 503 || !(seconds >= 0)) return response;
+      const wait = Math.max(100, seconds * 1000 * (0.75 + Math.random() / 2));
+      if (wait > budget || closed) return response;
+      budget -= wait;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
 
   // Under the cookie lock only. True when this tab holds a fresh access token afterwards.
@@ -325,7 +341,7 @@ export function createAuthClient(options = {}) {
     await tabs.withCookieLock(async () => {
       let response;
       try {
-        response = await post("/auth/logout");
+        response = await post("/auth/logout", { retry: false });
       } finally {
         await signedOut(); // the edge cleared the cookie; sign out here whatever happened
       }

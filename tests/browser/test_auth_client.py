@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
+from identity.app import IdentityApp
+from tests.browser.conftest import shifted_verifier
 from tests.conftest import PASSWORD, remember
+from tests.edge.support import running_edge
 
 pytestmark = pytest.mark.browser
 
@@ -225,3 +229,32 @@ async def test_a_hostile_user_agent_in_the_session_list_is_text(browser, site, u
         assert await page.evaluate("window.__pwned") is None
     finally:
         await context.close()
+
+
+async def test_a_restart_of_identity_is_retried_transparently(
+    context, start_identity, clock, unique_email
+):
+    """Issue 22: while identity restarts the edge answers 503 with Retry-After; the client sends
+    the call again after that delay, so a page (re)loaded meanwhile still ends signed in."""
+    identity = await start_identity("sqlite", clock=clock)
+    verifier = shifted_verifier(identity, clock)
+    async with running_edge(identity, verifier=verifier, EDGE_TRUSTED_PROXIES="") as site:
+        page = await open_page(context, site.url)
+        await sign_up(page, unique_email())
+        statuses: list[int] = []
+        page.on("response", lambda r: statuses.append(r.status) if "/auth/refresh" in r.url else 0)
+        await identity.app.stop(grace=0)
+        await page.reload()  # its silent refresh meets the 503s
+        async with asyncio.timeout(10):
+            while 503 not in statuses:
+                await asyncio.sleep(0.05)
+        restarted = IdentityApp(
+            replace(identity.app.settings, grpc_listen=identity.target), clock=identity.app.clock
+        )
+        await restarted.start()
+        try:
+            await expect(page.locator("#status")).to_have_text("Signed in", timeout=10_000)
+            assert statuses[0] == 503 and statuses[-1] == 200, statuses
+            assert set(statuses) == {503, 200}, statuses
+        finally:
+            await restarted.stop(grace=0)
