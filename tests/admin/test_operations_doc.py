@@ -37,7 +37,9 @@ def test_the_runbook_covers_every_admin_method():
         assert f"identity.v1.IdentityAdmin/{method.name}" in text, method.name
     for command in documented_commands():
         assert command.startswith("grpcurl -plaintext ")
-        if "/" in command.split("<<")[0].split('"$TARGET"')[-1]:  # an RPC, not list/describe
+        called = command.split("<<")[0].split('"$TARGET"')[-1]
+        # An RPC, not list/describe; health, like reflection, is public (README, "Callers").
+        if "/" in called and "grpc.health.v1.Health/" not in called:
             assert '-H "authorization: Bearer $ADMIN"' in command
 
 
@@ -99,6 +101,8 @@ def check(command: str, out: str, env: dict[str, str], user_id: str) -> None:
             }
         elif "IdentityAdmin" in command:
             assert "End one session" in out  # the proto comments come through reflection
+        elif "grpc.health.v1.Health/Check" in command:
+            assert json.loads(out) == {"status": "SERVING"}
         else:
             assert "at most 1000" in out
         return
