@@ -24,6 +24,7 @@ from identity.verify import Verifier
 from tests.conftest import ERROR_CAPTURE, PASSWORD, Running, remember
 
 COOKIE = "__Secure-refresh_token"
+HINT = "refresh_hint"
 CSRF = {"X-Requested-With": "auth-client"}
 
 
@@ -173,8 +174,24 @@ async def running_edge(
             yield Edge(url, settings, client, client_ip)
 
 
+def _hint_for(refresh_line: str) -> str:
+    """The hint line that must accompany a refresh cookie line: set or cleared with it, same
+    lifetime, readable by scripts on every path, never a secret."""
+    value = refresh_line.split(";", 1)[0].partition("=")[2]
+    max_age = refresh_line.rpartition("; Max-Age=")[2]
+    hint = "1" if value else ""
+    return f"{HINT}={hint}; Secure; SameSite=Strict; Path=/; Max-Age={max_age}"
+
+
 def set_cookies(response: httpx.Response) -> list[str]:
-    return response.headers.get_list("set-cookie")
+    """The refresh cookie's Set-Cookie lines. Checks on every call that each comes with exactly
+    its hint line (and that nothing else is set)."""
+    lines = response.headers.get_list("set-cookie")
+    refresh = [line for line in lines if line.startswith(f"{COOKIE}=")]
+    hints = [line for line in lines if line.startswith(f"{HINT}=")]
+    assert len(refresh) + len(hints) == len(lines), lines
+    assert hints == [_hint_for(line) for line in refresh], lines
+    return refresh
 
 
 def refresh_cookie(response: httpx.Response) -> str:

@@ -18,7 +18,7 @@ from identity.persistence.database import create_engine, migrate
 from identity.persistence.uow import SqlUnitOfWorkFactory
 from identity.services.service_accounts import create_credential
 from tests.conftest import PASSWORD, remember
-from tests.edge.support import edge_client
+from tests.edge.support import edge_client, set_cookies
 from tests.faults.chains import Chain
 from tests.faults.processes import ServeProcess, free_port
 
@@ -89,7 +89,7 @@ class Cluster:
 
 def cookie_set_by(response: httpx.Response) -> str:
     """The value of the one refresh cookie a response sets (asserting there is exactly one)."""
-    (header,) = response.headers.get_list("set-cookie")
+    (header,) = set_cookies(response)
     name, _, rest = header.partition("=")
     assert name == COOKIE, header
     value = rest.split(";", 1)[0]

@@ -14,7 +14,7 @@ from identity.app import IdentityApp
 from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc
 from tests.conftest import PASSWORD, make_channel, remember, settings_for
-from tests.edge.support import COOKIE, CSRF, edge_client
+from tests.edge.support import COOKIE, CSRF, edge_client, set_cookies
 from tests.faults.chains import Chain, check_chains, refresh_storm
 from tests.pg import ThrowawayCluster
 
@@ -35,7 +35,7 @@ async def edge_refresh(edge: httpx.AsyncClient, chain: Chain) -> httpx.Response:
         "/auth/refresh", headers={**CSRF, "Cookie": f"{COOKIE}={chain.token}"}
     )
     if response.status_code == 200:
-        (header,) = response.headers.get_list("set-cookie")
+        (header,) = set_cookies(response)
         chain.token = header.split("=", 1)[1].split(";", 1)[0]
         remember(chain.token)
         remember(response.json()["access_token"])
