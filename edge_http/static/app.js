@@ -290,7 +290,15 @@ function render({ authenticated }) {
   }
 }
 
-auth.onChange(render);
+// onChange also reports each refreshed token; the page changes only when signing in or out.
+let shown = null;
+auth.onChange((state) => {
+  if (state.status === "loading" || state.authenticated === shown) return;
+  shown = state.authenticated;
+  render(state);
+});
 auth.ready().then((authenticated) => {
-  if (status.dataset.state === "loading") render({ authenticated });
+  if (status.dataset.state !== "loading") return;
+  shown = authenticated;
+  render({ authenticated });
 });

@@ -16,6 +16,7 @@ from tests.edge.support import running_edge
 pytestmark = pytest.mark.browser
 
 COOKIE = "__Secure-refresh_token"
+HINT = "refresh_hint"
 # The access token lifetime plus identity's leeway, and a little more.
 PAST_EXPIRY = 600 + 30 + 5
 
@@ -67,9 +68,13 @@ async def test_login_keeps_every_token_out_of_page_storage(context, site, unique
             idb: (await indexedDB.databases()).length,
         })"""
     )
-    assert storage == {"local": 0, "session": 0, "cookie": "", "idb": 0}
-    (cookie,) = await context.cookies()
+    # The one thing a script can see is the refresh hint, which holds no secret.
+    assert storage == {"local": 0, "session": 0, "cookie": f"{HINT}=1", "idb": 0}
+    cookie, hint = sorted(await context.cookies(), key=lambda c: c["name"] != COOKIE)
     remember(cookie["value"])
+    assert (hint["name"], hint["value"], hint["path"]) == (HINT, "1", "/")
+    assert not hint["httpOnly"] and hint["secure"] and hint["sameSite"] == "Strict"
+    assert hint["expires"] == pytest.approx(cookie["expires"], abs=2)
     assert cookie["name"] == COOKIE
     assert cookie["httpOnly"] and cookie["secure"]
     assert cookie["sameSite"] == "Strict"
@@ -91,8 +96,9 @@ async def test_the_cookie_goes_to_auth_paths_only(context, site, unique_email):
     await expect(page.locator("#status")).to_have_text("Signed in")
     await expect(page.locator("#sessions li").first).to_be_visible()
     assert sent["/auth/refresh"] and COOKIE in sent["/auth/refresh"]
-    assert sent["/"] is None
-    assert sent["/api/me"] is None
+    # Only the hint goes everywhere.
+    assert sent["/"] == f"{HINT}=1"
+    assert sent["/api/me"] == f"{HINT}=1"
 
 
 async def test_reload_keeps_the_session_by_a_silent_refresh(context, site, unique_email):
@@ -258,3 +264,16 @@ async def test_a_restart_of_identity_is_retried_transparently(
             assert set(statuses) == {503, 200}, statuses
         finally:
             await restarted.stop(grace=0)
+
+
+async def test_a_signed_out_load_sends_no_refresh_and_logs_no_error(context, site):
+    """Without the hint cookie there is no refresh cookie: the page asks nothing that must fail."""
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: errors.append(r.url) if r.status >= 400 else None)
+    refreshes = count_requests(page, "/auth/refresh")
+    await page.goto(site.url)
+    await expect(page.locator("#status")).to_have_text("Signed out")
+    await page.wait_for_load_state("networkidle")
+    assert (refreshes, errors) == ([], [])
