@@ -8,7 +8,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -160,12 +160,18 @@ async def edge_client(target: str, credential: str) -> AsyncIterator[httpx.Async
 
 @asynccontextmanager
 async def running_edge(
-    identity: Running, verifier: Verifier | None = None, **env: str
+    identity: Running,
+    verifier: Verifier | None = None,
+    wrap: Callable[[ASGIApp], ASGIApp] | None = None,
+    **env: str,
 ) -> AsyncIterator[Edge]:
-    """The edge on 127.0.0.1:<free port>, in front of `identity`."""
+    """The edge on 127.0.0.1:<free port>, in front of `identity`; `wrap` may put more in front
+    of it on the same origin (an SPA's files, as a reverse proxy would)."""
     sock = listening_socket()
     settings = edge_settings(identity, sock.getsockname()[1], **env)
-    app = create_app(settings, IdentityClient(settings), verifier=verifier)
+    app: ASGIApp = create_app(settings, IdentityClient(settings), verifier=verifier)
+    if wrap is not None:
+        app = wrap(app)
     async with edge_thread(sock, settings, app) as url:
         # The left hop is what a client could write itself; the edge takes the right one.
         client_ip = f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
