@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol
 
 from identity.domain.keys import KeyRecord
+from identity.domain.links import LinkPurpose, LinkRecord, NewLink
 from identity.domain.refresh import ClientInfo, PresentedToken
 from identity.domain.sessions import SessionView
 
@@ -21,6 +22,7 @@ class UserRecord:
     created_at: datetime
     locked_at: datetime | None
     not_before: datetime | None
+    email_verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,58 @@ class UserStore(Protocol):
     async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None: ...
     async def set_not_before(self, user_id: str, not_before: datetime) -> None: ...
     async def set_locked(self, user_id: str, locked_at: datetime | None, reason: str) -> None: ...
+    async def set_email_verified(self, user_id: str, email_key: str) -> bool: ...
+    async def set_email(self, user_id: str, email: str, email_key: str) -> None: ...
+    async def last_login(self, user_id: str) -> datetime | None: ...
+
+
+class LinkStore(Protocol):
+    async def add(self, link: NewLink, user_id: str, email: str, now: datetime) -> None:
+        """Store a new link token's digest and void the user's older live ones of its purpose."""
+        ...
+
+    async def find(self, digest: bytes, purpose: LinkPurpose, now: datetime) -> LinkRecord | None:
+        """The live (unused, unvoided, unexpired) token of this digest and purpose, if any."""
+        ...
+
+    async def consume(
+        self, digest: bytes, purpose: LinkPurpose, now: datetime
+    ) -> LinkRecord | None:
+        """Mark the token used if it is live, atomically; None if it was not (or is no more)."""
+        ...
+
+    async def void(self, user_id: str, purpose: LinkPurpose, now: datetime) -> None: ...
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A mail claimed for delivery (`body_enc` is the encrypted Mail) or listed for operators
+    (`body_enc` None: listings never read bodies)."""
+
+    mail_id: str
+    kind: str
+    recipient: str
+    created_at: datetime
+    tries: int
+    next_attempt_at: datetime
+    last_error: str | None
+    failed_at: datetime | None
+    body_enc: bytes | None = field(default=None, repr=False)
+
+
+class Outbox(Protocol):
+    async def add(
+        self, mail_id: str, kind: str, recipient: str, body_enc: bytes, now: datetime
+    ) -> None: ...
+    async def claim(self, now: datetime, lease: timedelta, limit: int) -> Sequence[OutboxEntry]:
+        """Due mails, each counted as one more try and hidden from other senders for `lease`."""
+        ...
+
+    async def sent(self, mail_id: str, now: datetime) -> None: ...
+    async def retry(self, mail_id: str, at: datetime, error: str) -> None: ...
+    async def give_up(self, mail_id: str, now: datetime, error: str) -> None: ...
+    async def pending(self) -> int: ...
+    async def undelivered(self, limit: int) -> Sequence[OutboxEntry]: ...
 
 
 class LoginLog(Protocol):
@@ -185,6 +239,10 @@ class UnitOfWork(Protocol):
     def throttle(self) -> ThrottleStore: ...
     @property
     def logins(self) -> LoginLog: ...
+    @property
+    def links(self) -> LinkStore: ...
+    @property
+    def outbox(self) -> Outbox: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(

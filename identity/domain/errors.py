@@ -2,7 +2,8 @@
 
 IdentityError
  ├── InvalidArgument          bad input (public text names the field, never echoes a secret)
- │    └── WeakPassword
+ │    ├── WeakPassword
+ │    └── InvalidLinkToken     a mailed link's token: unknown, used, expired or voided, alike
  ├── Unauthenticated          one public text for every token or password failure
  │    ├── InvalidCredentials
  │    ├── InvalidRefreshToken
@@ -20,6 +21,7 @@ IdentityError
  │              ├── WrongAudience
  │              └── RevokedToken         session, user not-before or jti revoked
  ├── PermissionDenied
+ │    └── EmailNotVerified     login refused until the address is verified (`required` mode)
  ├── NotFound
  ├── AlreadyExists
  ├── RateLimited              carries retry_after (seconds)
@@ -61,6 +63,17 @@ class InvalidArgument(IdentityError):
 
 class WeakPassword(InvalidArgument):
     code = "weak_password"
+
+
+class InvalidLinkToken(InvalidArgument):
+    """One error, one text for every bad link: used, expired, voided, unknown or malformed."""
+
+    code = "invalid_link_token"
+    public = "invalid or expired link"
+
+    @property
+    def message(self) -> str:
+        return self.public
 
 
 class Unauthenticated(IdentityError):
@@ -133,6 +146,11 @@ class RevokedToken(InvalidToken):
 class PermissionDenied(IdentityError):
     code = "permission_denied"
     public = "permission denied"
+
+
+class EmailNotVerified(PermissionDenied):
+    code = "email_not_verified"
+    public = "email address not verified"
 
 
 class NotFound(IdentityError):

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 
@@ -69,6 +71,7 @@ users = Table(
     Column("locked_at", UTCDateTime),
     Column("locked_reason", String(256)),
     Column("not_before", UTCDateTime),
+    Column("email_verified", Boolean, nullable=False, server_default=false()),
 )
 
 sessions = Table(
@@ -166,4 +169,40 @@ login_throttle = Table(
     Column("failures", Integer, nullable=False),
     Column("last_failure_at", UTCDateTime, nullable=False),
     Column("blocked_until", UTCDateTime),
+)
+
+# Mailed one-time links (DESIGN §12): only the SHA-256 digest of a token, never the token.
+link_tokens = Table(
+    "link_tokens",
+    metadata,
+    Column("digest", LargeBinary(32), primary_key=True),
+    Column("purpose", String(16), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # The address the link proves: the account's at the time, or the new one of an email change.
+    Column("email", String(320), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+    Column("voided_at", UTCDateTime),
+    Index("ix_link_tokens_user_id", "user_id"),
+)
+
+# The transactional outbox: a mail is a row written with whatever caused it, delivered later.
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    # Subject and bodies, AES-256-GCM under the master key with the row id as associated data;
+    # erased (NULL) once delivered or given up.
+    Column("body_enc", LargeBinary),
+    Column("created_at", UTCDateTime, nullable=False),
+    # When a sender may (next) try it; a claim moves it forward by the lease.
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("tries", Integer, nullable=False),
+    Column("last_error", String(256)),
+    Column("sent_at", UTCDateTime),
+    Column("failed_at", UTCDateTime),
+    Index("ix_mail_outbox_next_attempt_at", "next_attempt_at"),
 )

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 from identity.persistence.audit import SqlAudit
 from identity.persistence.errors import translate
 from identity.persistence.keys import SqlKeys
+from identity.persistence.links import SqlLinks
+from identity.persistence.outbox import SqlOutbox
 from identity.persistence.revocations import SqlRevocations
 from identity.persistence.service_accounts import SqlCredentials
 from identity.persistence.sessions import SqlSessions
@@ -26,6 +28,8 @@ class SqlUnitOfWork:
     credentials: SqlCredentials
     throttle: SqlThrottle
     logins: SqlLogins
+    links: SqlLinks
+    outbox: SqlOutbox
 
     def __init__(self, engine: AsyncEngine, autocommit: bool = False) -> None:
         self._engine = engine
@@ -54,6 +58,8 @@ class SqlUnitOfWork:
         self.credentials = SqlCredentials(conn)
         self.throttle = SqlThrottle(conn)
         self.logins = SqlLogins(conn)
+        self.links = SqlLinks(conn)
+        self.outbox = SqlOutbox(conn)
         return self
 
     async def commit(self) -> None:

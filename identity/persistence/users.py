@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from identity.persistence.audit import SqlAudit
@@ -108,6 +108,7 @@ class SqlUsers:
             created_at=row.created_at,
             locked_at=row.locked_at,
             not_before=row.not_before,
+            email_verified=bool(row.email_verified),
         )
 
     async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
@@ -121,6 +122,31 @@ class SqlUsers:
         await self._conn.execute(
             update(users).where(users.c.id == user_id).values(not_before=not_before)
         )
+
+    async def set_email_verified(self, user_id: str, email_key: str) -> bool:
+        """Mark the address verified if the account still has it; False if it changed since."""
+        result = await self._conn.execute(
+            update(users)
+            .where(users.c.id == user_id, users.c.email_key == email_key)
+            .values(email_verified=True)
+            .returning(users.c.id)
+        )
+        return result.first() is not None
+
+    async def set_email(self, user_id: str, email: str, email_key: str) -> None:
+        """A confirmed address change: the new address is verified by the confirmation itself.
+        The unique index on email_key refuses an address another account took meanwhile."""
+        await self._conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(email=email, email_key=email_key, email_verified=True)
+        )
+
+    async def last_login(self, user_id: str) -> datetime | None:
+        """When the user last opened a session (every login opens one)."""
+        query = select(func.max(sessions.c.created_at)).where(sessions.c.user_id == user_id)
+        last: datetime | None = (await self._conn.execute(query)).scalar_one_or_none()
+        return last
 
     async def set_locked(self, user_id: str, locked_at: datetime | None, reason: str) -> None:
         await self._conn.execute(
