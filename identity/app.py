@@ -16,6 +16,7 @@ from identity.domain.clock import Clock, SystemClock
 from identity.domain.errors import ConfigurationError
 from identity.domain.hash_params import Argon2Params
 from identity.domain.keys import KeyTimings
+from identity.domain.links import LinkLifetimes
 from identity.domain.passwords import PasswordPolicy
 from identity.domain.sessions import SessionLifetimes
 from identity.domain.token_rules import TokenPolicy
@@ -32,6 +33,10 @@ from identity.services.audit import AuditTrail
 from identity.services.hashing import PasswordHashing
 from identity.services.introspection import Introspection
 from identity.services.keyring import KeyRing
+from identity.services.mail_templates import MailTemplates
+from identity.services.mailer import Mailer
+from identity.services.outbox_sender import OutboxSender
+from identity.services.recovery import PasswordRecovery
 from identity.services.refresh import RefreshRotation
 from identity.services.revocation_cache import RevocationCache
 from identity.services.revocation_stream import RevocationStream
@@ -40,6 +45,7 @@ from identity.services.revoker import Revoker
 from identity.services.service_accounts import CallerDirectory, create_credential
 from identity.services.sessions import Sessions
 from identity.services.tokens import AccessTokens
+from identity.services.verification import EmailVerification
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,14 @@ class IdentityApp:
             priority=settings.hash_priority,
         )
         lifetimes = SessionLifetimes(idle=settings.session_idle, absolute=settings.session_absolute)
+        password_policy = PasswordPolicy(min_length=settings.password_min_length)
+        self.mail_templates = MailTemplates(settings.mail_templates)
+        self.mailer = Mailer(
+            self.mail_templates,
+            settings.master_key,
+            settings.link_base,
+            LinkLifetimes(settings.reset_link_ttl, settings.verification_link_ttl),
+        )
         self.accounts = Accounts(
             self.uow,
             self.hashing,
@@ -85,11 +99,27 @@ class IdentityApp:
             self.revoker,
             settings.master_key,
             AccountSettings(
-                PasswordPolicy(min_length=settings.password_min_length),
+                password_policy,
                 lifetimes,
                 settings.default_client_id,
                 settings.default_scope,
+                settings.verification,
             ),
+            self.clock,
+            self.mailer,
+        )
+        self.recovery = PasswordRecovery(
+            self.uow, self.hashing, self.revoker, self.mailer, password_policy, self.clock
+        )
+        self.verification = EmailVerification(
+            self.uow, self.tokens, self.accounts, self.mailer, self.clock
+        )
+        self.outbox_sender = OutboxSender(
+            self.uow,
+            self.mailer,
+            settings.smtp_url,
+            settings.mail_from,
+            settings.mail_max_tries,
             self.clock,
         )
         self.refresh_rotation = RefreshRotation(
@@ -110,7 +140,7 @@ class IdentityApp:
         self.revocation_stream = RevocationStream(
             self.uow, self.revocation_cache, self.clock, settings.revocation_heartbeat
         )
-        self.admin = Administration(self.uow, self.revoker, self.keyring, self.clock)
+        self.admin = Administration(self.uow, self.revoker, self.keyring, self.clock, self.mailer)
         # PostgreSQL: other replicas' revocations arrive by LISTEN/NOTIFY (the poller is the
         # fallback). SQLite has one process, so publishing in-process is enough.
         self.notifications: PgNotifications | None = None
@@ -142,6 +172,7 @@ class IdentityApp:
         log.info("database migrated to head")
 
     async def start(self) -> int:
+        self.mail_templates.check()  # a broken template override refuses to start
         await self.prepare_database()
         await self.keyring.start()
         await self.revocation_sync.load()
@@ -154,6 +185,8 @@ class IdentityApp:
             self.clock,
             self.introspection,
             self.revocation_stream,
+            self.recovery,
+            self.verification,
         )
         admin = AdminServicer(self.admin, self.clock)
         interceptor = AuthInterceptor(self.callers, on_denied=self.audit.denied)
@@ -166,6 +199,7 @@ class IdentityApp:
         self._tasks = [
             asyncio.create_task(self.keyring.run_maintenance()),
             asyncio.create_task(self.revocation_sync.run_poller()),
+            asyncio.create_task(self.outbox_sender.run()),
         ]
         if self.notifications is not None:
             self._tasks.append(asyncio.create_task(self.notifications.run()))

@@ -39,8 +39,11 @@ from identity.domain.hash_params import (
     MIN_TIME_COST,
 )
 from identity.domain.jose import SUPPORTED_ALGORITHMS
+from identity.domain.links import LinkLifetimes
+from identity.domain.mail import VerificationMode
 from identity.domain.master_key import MasterKey
 from identity.domain.passwords import DEFAULT_MIN_LENGTH, HIGHEST_MIN_LENGTH, LOWEST_MIN_LENGTH
+from identity.domain.smtp_url import SmtpUrl
 
 DAY = 86400
 # Read by the command line, not part of Settings.
@@ -245,6 +248,57 @@ class Settings:
     )
     default_client_id: str = "spa"
     default_scope: str = "api"
+    email_verification: str = setting(
+        "IDENTITY_EMAIL_VERIFICATION",
+        choice([mode.value for mode in VerificationMode], fold_case=True),
+        VerificationMode.OPTIONAL.value,
+        "`optional` mails a verification link at registration; `required` also refuses login "
+        "until the address is verified and answers every registration alike; `off` mails none",
+    )
+    smtp_url: SmtpUrl | None = optional(
+        "IDENTITY_SMTP_URL",
+        Kind(SmtpUrl.parse, write=str, allowed="smtp://, smtp+starttls://, smtps://"),
+        "where mail goes: `scheme://[user:password@]host[:port]`; unset keeps mail in the outbox",
+        default_doc="unset (`identity dev`: a local mail catcher)",
+    )
+    mail_from: str = setting(
+        "IDENTITY_MAIL_FROM", TEXT, "identity@localhost", "`From` address of every mail"
+    )
+    public_url: str | None = optional(
+        "IDENTITY_PUBLIC_URL",
+        TEXT,
+        "origin of the page that mailed links open (`…/#/reset-password?token=…`)",
+        default_doc="`IDENTITY_ISSUER`",
+    )
+    reset_link_ttl: timedelta = setting(
+        "IDENTITY_RESET_LINK_TTL",
+        SECONDS,
+        LinkLifetimes.reset,
+        "lifetime of a password reset link, seconds",
+        low=300,
+        high=DAY,
+    )
+    verification_link_ttl: timedelta = setting(
+        "IDENTITY_VERIFICATION_LINK_TTL",
+        SECONDS,
+        LinkLifetimes.verification,
+        "lifetime of an email verification or email change link, seconds",
+        low=3600,
+        high=7 * DAY,
+    )
+    mail_max_tries: int = setting(
+        "IDENTITY_MAIL_MAX_TRIES",
+        INTEGER,
+        10,
+        "delivery tries of one mail before it is given up (and listed as failed)",
+        low=1,
+        high=100,
+    )
+    mail_templates: Path | None = optional(
+        "IDENTITY_MAIL_TEMPLATES",
+        PATH,
+        "folder whose `<kind>.txt` / `<kind>.html` replace the built-in mail templates",
+    )
     revocation_heartbeat: timedelta = setting(
         "IDENTITY_REVOCATION_HEARTBEAT",
         SECONDS,
@@ -302,6 +356,15 @@ class Settings:
 
     def __repr__(self) -> str:
         return redacted_repr(self)
+
+    @property
+    def link_base(self) -> str:
+        """Where mailed links point: IDENTITY_PUBLIC_URL, else the issuer."""
+        return self.public_url or self.issuer
+
+    @property
+    def verification(self) -> VerificationMode:
+        return VerificationMode(self.email_verification)
 
 
 # The README's configuration table lists these, in this order (tests/test_readme.py).

@@ -29,3 +29,17 @@ HASH_SHED = Counter("identity_password_hash_shed_total", "Hashing requests shed 
 HASH_IN_FLIGHT = Gauge(
     "identity_password_hashes_in_flight", "Password hashes running or queued for a hash thread"
 )
+MAIL_PENDING = Gauge(
+    "identity_mail_outbox_pending", "Mails in the outbox not delivered yet (given-up ones excluded)"
+)
+MAIL_SENT = Counter(
+    "identity_mail_sent_total", "Mails delivered to the SMTP server, by kind", ["kind"]
+)
+MAIL_FAILED = Counter(
+    "identity_mail_failed_total", "Mails given up on after the last try, by kind", ["kind"]
+)
+MAIL_DELIVERY_ERRORS = Counter(
+    "identity_mail_delivery_errors_total",
+    "Failed delivery attempts (retried or not), by kind",
+    ["kind"],
+)

@@ -69,6 +69,8 @@ class PresentedToken:
     successor_used_at: datetime | None
     # The session's secret, encrypted under the master key: what the successor derives from.
     secret_enc: bytes = field(repr=False)
+    # The user's, read with the token: the new access token's email_verified claim.
+    email_verified: bool = False
 
 
 class ReuseCause(enum.Enum):

@@ -15,6 +15,7 @@ class RevocationReason(enum.StrEnum):
     REFRESH_TOKEN_REUSE = "refresh_token_reuse"
     ADMIN = "admin"
     USER_LOCKED = "user_locked"
+    PASSWORD_RESET = "password_reset"
 
 
 STATUS_TEXT: dict[str, str] = {
@@ -25,6 +26,7 @@ STATUS_TEXT: dict[str, str] = {
     RevocationReason.REFRESH_TOKEN_REUSE: "ended: suspected token theft",
     RevocationReason.ADMIN: "ended: revoked by an administrator",
     RevocationReason.USER_LOCKED: "ended: account locked",
+    RevocationReason.PASSWORD_RESET: "ended: password reset",
 }
 
 

@@ -39,3 +39,27 @@ def account_key(email_key: str) -> str:
 
 def ip_key(ip: str) -> str:
     return "i:" + (ip or "unknown")[:64]
+
+
+# Requests that send mail or create accounts are counted like failures, whatever their outcome
+# (a known and an unknown address alike), so one address or client cannot flood a mailbox.
+RESET_ADDRESS_POLICY = ThrottlePolicy(3, timedelta(minutes=1), timedelta(hours=1))
+RESET_IP_POLICY = ThrottlePolicy(20, timedelta(seconds=10), timedelta(minutes=15))
+REGISTER_IP_POLICY = ThrottlePolicy(20, timedelta(seconds=10), timedelta(minutes=15))
+RESEND_USER_POLICY = ThrottlePolicy(3, timedelta(minutes=1), timedelta(hours=1))
+
+
+def reset_address_key(email_key: str) -> str:
+    return "r:" + hashlib.sha256(email_key.encode()).hexdigest()[:40]
+
+
+def reset_ip_key(ip: str) -> str:
+    return "ri:" + (ip or "unknown")[:64]
+
+
+def register_ip_key(ip: str) -> str:
+    return "g:" + (ip or "unknown")[:64]
+
+
+def resend_key(user_id: str) -> str:
+    return "v:" + user_id[:64]

@@ -71,6 +71,7 @@ class AccessClaims(NamedTuple):
     sid: str
     client_id: str
     scope: str
+    email_verified: bool  # False when absent: tokens minted before the claim existed
     raw: Mapping[str, Any]
 
     def __repr__(self) -> str:
@@ -177,6 +178,9 @@ def _check_claims(payload: Any, policy: TokenPolicy, now: datetime) -> AccessCla
     scope = payload.get("scope", "")
     if type(scope) is not str:
         raise MalformedToken("scope is not a string")
+    email_verified = payload.get("email_verified", False)
+    if type(email_verified) is not bool:
+        raise MalformedToken("email_verified is not a boolean")
     check_times(exp, nbf, iat, now.timestamp(), policy.leeway.total_seconds())
     return AccessClaims(
         iss,
@@ -189,5 +193,6 @@ def _check_claims(payload: Any, policy: TokenPolicy, now: datetime) -> AccessCla
         _string(payload["sid"], "sid", 256),
         _string(payload["client_id"], "client_id", 256),
         scope,
+        email_verified,
         payload,
     )

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from identity.domain.refresh import ClientInfo, PresentedToken
 from identity.domain.sessions import SessionView
 from identity.persistence.rows import INSERT_REFRESH_TOKEN, refresh_token_row
-from identity.persistence.tables import refresh_tokens, sessions
+from identity.persistence.tables import refresh_tokens, sessions, users
 
 # The statements of the hot path (refresh), built once with bound parameters: a prebuilt
 # statement's cache key is memoised, so a call only binds its parameters (building one per call
@@ -62,9 +62,12 @@ _PRESENTED_TOKEN = (
         sessions.c.secret_enc,
         sessions.c.generation.label("session_generation"),
         _SUCCESSOR.c.used_at.label("successor_used_at"),
+        users.c.email_verified,
     )
     .select_from(
-        refresh_tokens.join(sessions, sessions.c.id == refresh_tokens.c.session_id).outerjoin(
+        refresh_tokens.join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+        .join(users, users.c.id == sessions.c.user_id)
+        .outerjoin(
             _SUCCESSOR,
             and_(
                 _SUCCESSOR.c.session_id == refresh_tokens.c.session_id,
@@ -138,6 +141,7 @@ class SqlSessions:
             absolute_expires_at=row.absolute_expires_at,
             successor_used_at=row.successor_used_at,
             secret_enc=row.secret_enc,
+            email_verified=bool(row.email_verified),
         )
 
     async def record_rotation(

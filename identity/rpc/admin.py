@@ -11,7 +11,7 @@ from typing import Protocol
 
 from identity.domain.clock import Clock
 from identity.domain.keys import KeyRecord
-from identity.ports import AuditRecord
+from identity.ports import AuditRecord, OutboxEntry
 from identity.rpc import convert
 from identity.rpc.auth import client_info, current_caller
 from identity.rpc.errors import Context, grpc_errors
@@ -110,6 +110,46 @@ class AdminServicer(admin_pb2_grpc.IdentityAdminServicer):
             )
         return apb.ListAuditEventsResponse(events=[_audit_event(r) for r in records])
 
+    async def GetUser(self, request: apb.GetUserRequest, context: Context) -> apb.User:
+        async with grpc_errors(context):
+            summary = await self._admin.get_user(_call("GetUser", context), _user(request))
+        user = summary.user
+        return apb.User(
+            user_id=user.user_id,
+            email=user.email,
+            email_verified=user.email_verified,
+            locked=user.locked_at is not None,
+            created_at=convert.timestamp(user.created_at),
+            last_login_at=convert.timestamp(summary.last_login_at),
+        )
+
+    async def SendPasswordReset(
+        self, request: apb.SendPasswordResetRequest, context: Context
+    ) -> apb.SendPasswordResetResponse:
+        async with grpc_errors(context):
+            await self._admin.send_password_reset(
+                _call("SendPasswordReset", context, request.reason), _user(request)
+            )
+        return apb.SendPasswordResetResponse()
+
+    async def MarkEmailVerified(
+        self, request: apb.MarkEmailVerifiedRequest, context: Context
+    ) -> apb.MarkEmailVerifiedResponse:
+        async with grpc_errors(context):
+            await self._admin.mark_email_verified(
+                _call("MarkEmailVerified", context, request.reason), _user(request)
+            )
+        return apb.MarkEmailVerifiedResponse()
+
+    async def ListUndeliveredMail(
+        self, request: apb.ListUndeliveredMailRequest, context: Context
+    ) -> apb.ListUndeliveredMailResponse:
+        async with grpc_errors(context):
+            entries = await self._admin.list_undelivered_mail(
+                _call("ListUndeliveredMail", context), request.limit
+            )
+        return apb.ListUndeliveredMailResponse(mails=[_mail(e) for e in entries])
+
 
 class _NamesUser(Protocol):
     """A request naming a user by `user_id` or `email`."""
@@ -154,4 +194,17 @@ def _audit_event(record: AuditRecord) -> apb.AuditEvent:
         session_id=record.session_id or "",
         outcome=record.outcome,
         detail_json=json.dumps(record.detail, sort_keys=True, default=str),
+    )
+
+
+def _mail(entry: OutboxEntry) -> apb.UndeliveredMail:
+    return apb.UndeliveredMail(
+        mail_id=entry.mail_id,
+        kind=entry.kind,
+        recipient=entry.recipient,
+        status="failed" if entry.failed_at is not None else "pending",
+        tries=entry.tries,
+        last_error=entry.last_error or "",
+        created_at=convert.timestamp(entry.created_at),
+        next_attempt_at=convert.timestamp(entry.next_attempt_at),
     )

@@ -45,6 +45,12 @@ ROLES: dict[str, frozenset[Role]] = {
             "ListMySessions",
             "RevokeMySession",
             "ChangePassword",
+            "RequestPasswordReset",
+            "ResetPassword",
+            "VerifyEmail",
+            "ResendVerification",
+            "ChangeEmail",
+            "ConfirmEmailChange",
         )
     },
     _SERVICE + "Introspect": frozenset({Role.SERVICE, Role.ADMIN}),

@@ -59,7 +59,7 @@ def introspection(info: TokenInfo) -> pb.IntrospectResponse:
     members = {
         name: getattr(info, name)
         for name in ("scope", "client_id", "token_type", "exp", "iat", "nbf")
-        + ("sub", "aud", "iss", "jti", "sid")
+        + ("sub", "aud", "iss", "jti", "sid", "email_verified")
     }
     return pb.IntrospectResponse(active=True, **{k: v for k, v in members.items() if v is not None})
 

@@ -14,9 +14,11 @@ from identity.rpc.errors import Context, grpc_errors
 from identity.services.accounts import Accounts
 from identity.services.introspection import Introspection
 from identity.services.keyring import KeyRing
+from identity.services.recovery import PasswordRecovery
 from identity.services.refresh import RefreshRotation
 from identity.services.revocation_stream import RevocationStream
 from identity.services.sessions import Sessions
+from identity.services.verification import EmailVerification
 from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc
 
@@ -33,7 +35,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         clock: Clock,
         introspection: Introspection,
         revocation_stream: RevocationStream,
+        recovery: PasswordRecovery,
+        verification: EmailVerification,
     ) -> None:
+        self._recovery = recovery
+        self._verification = verification
         self._accounts = accounts
         self._refresh_rotation = refresh_rotation
         self._sessions = sessions
@@ -44,8 +50,10 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         async with grpc_errors(context):
-            user_id = await self._accounts.register(request.email, request.password)
-        return pb.RegisterResponse(user_id=user_id)
+            user_id = await self._accounts.register(
+                request.email, request.password, client_info(context)
+            )
+        return pb.RegisterResponse(user_id=user_id or "", verification_required=user_id is None)
 
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.TokenResponse:
         async with grpc_errors(context):
@@ -110,6 +118,50 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 request.token, request.token_type_hint, caller.name if caller else ""
             )
         return convert.introspection(info)
+
+    async def RequestPasswordReset(
+        self, request: pb.RequestPasswordResetRequest, context: Context
+    ) -> pb.RequestPasswordResetResponse:
+        async with grpc_errors(context):
+            await self._recovery.request_reset(request.email, client_info(context))
+        return pb.RequestPasswordResetResponse()
+
+    async def ResetPassword(
+        self, request: pb.ResetPasswordRequest, context: Context
+    ) -> pb.ResetPasswordResponse:
+        async with grpc_errors(context):
+            await self._recovery.reset_password(request.token, request.new_password)
+        return pb.ResetPasswordResponse()
+
+    async def VerifyEmail(
+        self, request: pb.VerifyEmailRequest, context: Context
+    ) -> pb.VerifyEmailResponse:
+        async with grpc_errors(context):
+            await self._verification.verify_email(request.token)
+        return pb.VerifyEmailResponse()
+
+    async def ResendVerification(
+        self, request: pb.ResendVerificationRequest, context: Context
+    ) -> pb.ResendVerificationResponse:
+        async with grpc_errors(context):
+            await self._verification.resend(request.access_token)
+        return pb.ResendVerificationResponse()
+
+    async def ChangeEmail(
+        self, request: pb.ChangeEmailRequest, context: Context
+    ) -> pb.ChangeEmailResponse:
+        async with grpc_errors(context):
+            await self._verification.change_email(
+                request.access_token, request.new_email, request.password, client_info(context)
+            )
+        return pb.ChangeEmailResponse()
+
+    async def ConfirmEmailChange(
+        self, request: pb.ConfirmEmailChangeRequest, context: Context
+    ) -> pb.ConfirmEmailChangeResponse:
+        async with grpc_errors(context):
+            await self._verification.confirm_change(request.token)
+        return pb.ConfirmEmailChangeResponse()
 
     async def WatchRevocations(
         self, request: pb.WatchRevocationsRequest, context: Context

@@ -11,7 +11,15 @@ from typing import Any
 
 from identity import metrics
 from identity.domain.clock import Clock
-from identity.domain.errors import AlreadyExists, InvalidArgument, InvalidCredentials, RateLimited
+from identity.domain.errors import (
+    AlreadyExists,
+    EmailNotVerified,
+    InvalidArgument,
+    InvalidCredentials,
+    RateLimited,
+)
+from identity.domain.links import LinkPurpose
+from identity.domain.mail import MailKind, VerificationMode
 from identity.domain.master_key import MasterKey
 from identity.domain.passwords import (
     PasswordPolicy,
@@ -21,10 +29,20 @@ from identity.domain.passwords import (
 )
 from identity.domain.refresh import ClientInfo, derive_refresh_token, refresh_token_digest
 from identity.domain.sessions import RevocationReason, SessionLifetimes
-from identity.domain.throttle import ACCOUNT_POLICY, IP_POLICY, ThrottlePolicy, account_key, ip_key
-from identity.ports import NewSession, UnitOfWork, UnitOfWorkFactory
+from identity.domain.throttle import (
+    ACCOUNT_POLICY,
+    IP_POLICY,
+    REGISTER_IP_POLICY,
+    account_key,
+    ip_key,
+    register_ip_key,
+)
+from identity.domain.token_rules import AccessClaims
+from identity.ports import NewSession, UnitOfWork, UnitOfWorkFactory, UserRecord
 from identity.services.hashing import PasswordHashing
+from identity.services.mailer import Mailer
 from identity.services.revoker import Revoker
+from identity.services.throttling import count_failure, count_request
 from identity.services.tokens import AccessTokens, IssuedTokens, seconds_until
 
 log = logging.getLogger(__name__)
@@ -38,6 +56,7 @@ class AccountSettings:
     lifetimes: SessionLifetimes
     default_client_id: str
     default_scope: str
+    verification: VerificationMode = VerificationMode.OPTIONAL
 
 
 class Accounts:
@@ -50,8 +69,10 @@ class Accounts:
         master: MasterKey,
         settings: AccountSettings,
         clock: Clock,
+        mailer: Mailer,
     ) -> None:
         self._uow = uow
+        self._mailer = mailer
         self._hashing = hashing
         self._tokens = tokens
         self._revoker = revoker
@@ -59,20 +80,43 @@ class Accounts:
         self._settings = settings
         self._clock = clock
 
-    async def register(self, email: str, password: str) -> str:
+    async def register(self, email: str, password: str, client: ClientInfo) -> str | None:
+        """The new user's id; None in `required` verification mode, where a new and an
+        existing address get the same answer (the existing owner is mailed instead)."""
         email_key = normalize_email(email)
         normalized = check_new_password(password, email_key, self._settings.password_policy)
+        await count_request(
+            self._uow, [(register_ip_key(client.ip), REGISTER_IP_POLICY)], self._clock.now()
+        )
+        # Hashed whether or not the address is taken: both answers take the same time.
         password_hash = await self._hashing.hash(normalized)
+        mode = self._settings.verification
         user_id = str(uuid.uuid4())
         now = self._clock.now()
         async with self._uow() as uow:
-            if await uow.users.by_email(email_key) is not None:
-                raise AlreadyExists("email: already registered")
-            await uow.users.add(user_id, email.strip(), email_key, password_hash, now)
-            await uow.audit.record("user_registered", "user", now, user_id=user_id)
+            existing = await uow.users.by_email(email_key)
+            if existing is not None:
+                if mode is not VerificationMode.REQUIRED:
+                    raise AlreadyExists("email: already registered")
+                await self._mailer.post(uow, MailKind.SIGNUP_ATTEMPT, existing.email, now)
+                await uow.audit.record(
+                    "signup_attempt_existing", "user", now, user_id=existing.user_id
+                )
+                user_id = existing.user_id
+            else:
+                await uow.users.add(user_id, email.strip(), email_key, password_hash, now)
+                await uow.audit.record("user_registered", "user", now, user_id=user_id)
+                if mode is not VerificationMode.OFF:
+                    await self._mailer.post_link(
+                        uow, LinkPurpose.VERIFY_EMAIL, user_id, email.strip(), now
+                    )
             await uow.commit()
+        self._mailer.posted()
+        if existing is not None:
+            log.info("registration of a taken address", extra={"user_id": user_id})
+            return None
         log.info("user registered", extra={"user_id": user_id})
-        return user_id
+        return None if mode is VerificationMode.REQUIRED else user_id
 
     async def login(
         self, email: str, password: str, client_id: str, client: ClientInfo
@@ -108,6 +152,11 @@ class Accounts:
                 },
             )
             raise InvalidCredentials()
+        if self._settings.verification is VerificationMode.REQUIRED and not user.email_verified:
+            # Only after the password matched: the answer tells nothing to a stranger.
+            metrics.LOGINS.labels("unverified").inc()
+            log.info("login refused: email not verified", extra={"user_id": user.user_id})
+            raise EmailNotVerified()
         new_hash = (
             await self._hashing.hash(normalized)
             if self._hashing.needs_rehash(user.password_hash)
@@ -124,9 +173,7 @@ class Accounts:
         async with self._uow(autocommit=new_hash is None) as uow:
             if new_hash is not None:
                 await uow.users.set_password_hash(user.user_id, new_hash, now)
-            issued = await self._open_session(
-                uow, user.user_id, client_id, client, now, detail, end_streak
-            )
+            issued = await self._open_session(uow, user, client_id, client, now, detail, end_streak)
             await uow.commit()
         metrics.LOGINS.labels("succeeded").inc()
         log.info("login succeeded", extra={"user_id": user.user_id, "sid": issued.session_id})
@@ -135,13 +182,14 @@ class Accounts:
     async def _open_session(
         self,
         uow: UnitOfWork,
-        user_id: str,
+        user: UserRecord,
         client_id: str,
         client: ClientInfo,
         now: datetime,
         detail: dict[str, Any],
         end_streak: str | None,
     ) -> IssuedTokens:
+        user_id = user.user_id
         session_id = str(uuid.uuid4())
         secret = os.urandom(32)
         refresh_token = derive_refresh_token(secret, session_id, 0)
@@ -163,7 +211,7 @@ class Accounts:
             end_streak,
         )
         access = self._tokens.issue(
-            user_id, session_id, client_id, self._settings.default_scope, now
+            user_id, session_id, client_id, self._settings.default_scope, now, user.email_verified
         )
         return IssuedTokens(access, refresh_token, seconds_until(idle, now), session_id, user_id)
 
@@ -172,32 +220,17 @@ class Accounts:
     ) -> None:
         async with self._uow() as uow:
             for key, policy in zip(keys, (ACCOUNT_POLICY, IP_POLICY), strict=True):
-                await _count_failure(uow, key, policy, now)
+                await count_failure(uow, key, policy, now)
             await uow.audit.record(kind, "user", now, user_id=user_id, outcome="failed")
             await uow.commit()
 
     async def change_password(
         self, access_token: str, current_password: str, new_password: str, client: ClientInfo
     ) -> int:
-        claims = self._tokens.check(access_token)
-        current = normalize_password(current_password)
-        now = self._clock.now()
-        async with self._uow(autocommit=True) as uow:
-            user = await uow.users.by_id(claims.sub)
-            if user is None:
-                raise InvalidCredentials()
-            email_key = normalize_email(user.email)
-            keys = (account_key(email_key), ip_key(client.ip))
-            blocked = (await uow.throttle.state(keys)).blocked_until
-        if blocked is not None and blocked > now:
-            log.warning("password change throttled", extra={"user_id": user.user_id})
-            raise RateLimited((blocked - now).total_seconds())
-        if not await self._hashing.verify(user.password_hash, current):
-            await self._record_failure(
-                keys, self._clock.now(), user.user_id, "password_change_failed"
-            )
-            log.warning("password change failed", extra={"user_id": user.user_id})
-            raise InvalidCredentials()
+        claims, user = await self.confirm_holder(
+            access_token, current_password, client, "password change"
+        )
+        email_key = normalize_email(user.email)
         normalized = check_new_password(new_password, email_key, self._settings.password_policy)
         new_hash = await self._hashing.hash(normalized)
         now = self._clock.now()
@@ -209,17 +242,36 @@ class Accounts:
             await uow.audit.record(
                 "password_changed", "user", now, user_id=user.user_id, session_id=claims.sid
             )
+            await self._mailer.post(uow, MailKind.PASSWORD_CHANGED_NOTICE, user.email, now)
             await uow.commit()
         self._revoker.publish(events)
+        self._mailer.posted()
         log.info("password changed", extra={"user_id": user.user_id, "sid": claims.sid})
         return sum(1 for e in events if e.kind == "session")
 
-
-async def _count_failure(uow: UnitOfWork, key: str, policy: ThrottlePolicy, now: datetime) -> None:
-    failures = await uow.throttle.record_failure(key, now, now - policy.reset_after)
-    delay = policy.delay(failures)
-    if delay:
-        await uow.throttle.block(key, now + delay)
+    async def confirm_holder(
+        self, access_token: str, password: str, client: ClientInfo, action: str
+    ) -> tuple[AccessClaims, UserRecord]:
+        """The holder of `access_token`, once they typed their current password: throttled and
+        counted like a login, since it is a password guess too."""
+        claims = self._tokens.check(access_token)
+        current = normalize_password(password)
+        now = self._clock.now()
+        async with self._uow(autocommit=True) as uow:
+            user = await uow.users.by_id(claims.sub)
+            if user is None:
+                raise InvalidCredentials()
+            keys = (account_key(normalize_email(user.email)), ip_key(client.ip))
+            blocked = (await uow.throttle.state(keys)).blocked_until
+        if blocked is not None and blocked > now:
+            log.warning(f"{action} throttled", extra={"user_id": user.user_id})
+            raise RateLimited((blocked - now).total_seconds())
+        if not await self._hashing.verify(user.password_hash, current):
+            audit_kind = action.replace(" ", "_") + "_failed"
+            await self._record_failure(keys, self._clock.now(), user.user_id, audit_kind)
+            log.warning(f"{action} failed", extra={"user_id": user.user_id})
+            raise InvalidCredentials()
+        return claims, user
 
 
 def _client_id(client_id: str, default: str) -> str:

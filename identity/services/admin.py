@@ -13,16 +13,26 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from identity.domain.clock import Clock
 from identity.domain.errors import IdentityError, InvalidArgument, NotFound
 from identity.domain.jose import SUPPORTED_ALGORITHMS
 from identity.domain.keys import KeyRecord
+from identity.domain.links import LinkPurpose
 from identity.domain.passwords import normalize_email
 from identity.domain.sessions import RevocationReason, SessionView
-from identity.ports import AuditRecord, RevocationEvent, UnitOfWork, UnitOfWorkFactory, UserRecord
+from identity.ports import (
+    AuditRecord,
+    OutboxEntry,
+    RevocationEvent,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    UserRecord,
+)
 from identity.services.keyring import KeyRing
+from identity.services.mailer import Mailer
 from identity.services.revoker import Revoker
 
 log = logging.getLogger(__name__)
@@ -64,14 +74,54 @@ class AdminCall:
         return {**self.detail, "reason": self.reason, "peer": self.peer}
 
 
+@dataclass(frozen=True)
+class UserSummary:
+    user: UserRecord
+    last_login_at: datetime | None
+
+
 class Administration:
     def __init__(
-        self, uow: UnitOfWorkFactory, revoker: Revoker, keyring: KeyRing, clock: Clock
+        self,
+        uow: UnitOfWorkFactory,
+        revoker: Revoker,
+        keyring: KeyRing,
+        clock: Clock,
+        mailer: Mailer,
     ) -> None:
         self._uow = uow
         self._revoker = revoker
         self._keyring = keyring
         self._clock = clock
+        self._mailer = mailer
+
+    async def get_user(self, call: AdminCall, user: UserRef) -> UserSummary:
+        async with self._audited(call) as uow:
+            found = await self._user(uow, call, user, required=True)
+            assert found is not None
+            return UserSummary(found, await uow.users.last_login(found.user_id))
+
+    async def send_password_reset(self, call: AdminCall, user: UserRef) -> None:
+        async with self._audited(call) as uow:
+            found = await self._user(uow, call, user, required=True)
+            assert found is not None
+            now = self._clock.now()
+            await self._mailer.post_link(
+                uow, LinkPurpose.RESET_PASSWORD, found.user_id, found.email, now
+            )
+        self._mailer.posted()
+
+    async def mark_email_verified(self, call: AdminCall, user: UserRef) -> None:
+        async with self._audited(call) as uow:
+            found = await self._user(uow, call, user, required=True)
+            assert found is not None
+            call.detail["was_verified"] = found.email_verified
+            await uow.users.set_email_verified(found.user_id, normalize_email(found.email))
+            await uow.links.void(found.user_id, LinkPurpose.VERIFY_EMAIL, self._clock.now())
+
+    async def list_undelivered_mail(self, call: AdminCall, limit: int) -> Sequence[OutboxEntry]:
+        async with self._audited(call) as uow:
+            return await uow.outbox.undelivered(_limit(limit))
 
     async def list_user_sessions(
         self, call: AdminCall, user: UserRef, include_ended: bool
@@ -130,10 +180,7 @@ class Administration:
         async with self._audited(call) as uow:
             if len(kind) > MAX_KIND:
                 raise InvalidArgument(f"kind: at most {MAX_KIND} characters")
-            if not 0 <= limit <= MAX_AUDIT_LIMIT:
-                raise InvalidArgument(
-                    f"limit: between 0 (default {DEFAULT_AUDIT_LIMIT}) and {MAX_AUDIT_LIMIT}"
-                )
+            effective = _limit(limit)
             if before_id < 0:
                 raise InvalidArgument("before_id: not negative")
             found = await self._user(uow, call, user, required=False)
@@ -141,7 +188,7 @@ class Administration:
             return await uow.audit.list(
                 found.user_id if found else None,
                 kind or None,
-                limit or DEFAULT_AUDIT_LIMIT,
+                effective,
                 before_id or None,
             )
 
@@ -233,6 +280,15 @@ class Administration:
         ended = sum(1 for e in events if e.kind == "session")
         call.detail["revoked_sessions"] = ended
         return ended
+
+
+def _limit(limit: int) -> int:
+    """A listing's `limit`: 0 means the default."""
+    if not 0 <= limit <= MAX_AUDIT_LIMIT:
+        raise InvalidArgument(
+            f"limit: between 0 (default {DEFAULT_AUDIT_LIMIT}) and {MAX_AUDIT_LIMIT}"
+        )
+    return limit or DEFAULT_AUDIT_LIMIT
 
 
 def _check_id(name: str, value: str, limit: int) -> None:

@@ -36,6 +36,7 @@ class TokenInfo:
     exp: int | None = None
     iat: int | None = None
     nbf: int | None = None
+    email_verified: bool | None = None
 
 
 INACTIVE = TokenInfo(active=False)
@@ -71,4 +72,5 @@ class Introspection:
             exp=claims.exp,
             iat=claims.iat,
             nbf=claims.nbf,
+            email_verified=claims.email_verified,
         )

@@ -111,7 +111,12 @@ class RefreshRotation:
         grace_replay: bool,
     ) -> IssuedTokens:
         access = self._tokens.issue(
-            token.user_id, token.session_id, token.client_id, self._scope, now
+            token.user_id,
+            token.session_id,
+            token.client_id,
+            self._scope,
+            now,
+            token.email_verified,
         )
         return IssuedTokens(
             access,

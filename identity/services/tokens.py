@@ -56,7 +56,13 @@ class AccessTokens:
         self._leeway = policy.leeway.total_seconds()
 
     def issue(
-        self, user_id: str, session_id: str, client_id: str, scope: str, now: datetime
+        self,
+        user_id: str,
+        session_id: str,
+        client_id: str,
+        scope: str,
+        now: datetime,
+        email_verified: bool,
     ) -> AccessToken:
         key = self._keyring.signing_key
         iat = math.floor(now.timestamp())
@@ -73,6 +79,8 @@ class AccessTokens:
             "sid": session_id,
             "scope": scope,
             "client_id": client_id,
+            # A boolean about the address, never the address itself (no PII beyond `sub`).
+            "email_verified": email_verified,
         }
         token = jwt.encode(
             claims, key.private, algorithm=key.alg, headers={"typ": "at+jwt", "kid": key.kid}

@@ -80,6 +80,26 @@ class IdentityAdminStub:
                 request_serializer=identity_dot_v1_dot_admin__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=identity_dot_v1_dot_admin__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.GetUser = channel.unary_unary(
+                '/identity.v1.IdentityAdmin/GetUser',
+                request_serializer=identity_dot_v1_dot_admin__pb2.GetUserRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_admin__pb2.User.FromString,
+                _registered_method=True)
+        self.SendPasswordReset = channel.unary_unary(
+                '/identity.v1.IdentityAdmin/SendPasswordReset',
+                request_serializer=identity_dot_v1_dot_admin__pb2.SendPasswordResetRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_admin__pb2.SendPasswordResetResponse.FromString,
+                _registered_method=True)
+        self.MarkEmailVerified = channel.unary_unary(
+                '/identity.v1.IdentityAdmin/MarkEmailVerified',
+                request_serializer=identity_dot_v1_dot_admin__pb2.MarkEmailVerifiedRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_admin__pb2.MarkEmailVerifiedResponse.FromString,
+                _registered_method=True)
+        self.ListUndeliveredMail = channel.unary_unary(
+                '/identity.v1.IdentityAdmin/ListUndeliveredMail',
+                request_serializer=identity_dot_v1_dot_admin__pb2.ListUndeliveredMailRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_admin__pb2.ListUndeliveredMailResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityAdminServicer:
@@ -148,6 +168,34 @@ class IdentityAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUser(self, request, context):
+        """One user: address, verification, lock, creation and last sign-in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendPasswordReset(self, request, context):
+        """Mail the user a password reset link (voiding older ones).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkEmailVerified(self, request, context):
+        """Mark the user's current address verified.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUndeliveredMail(self, request, context):
+        """Mail not delivered yet, or given up on (status "failed"), newest first; never bodies.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -195,6 +243,26 @@ def add_IdentityAdminServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=identity_dot_v1_dot_admin__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=identity_dot_v1_dot_admin__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'GetUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUser,
+                    request_deserializer=identity_dot_v1_dot_admin__pb2.GetUserRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_admin__pb2.User.SerializeToString,
+            ),
+            'SendPasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendPasswordReset,
+                    request_deserializer=identity_dot_v1_dot_admin__pb2.SendPasswordResetRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_admin__pb2.SendPasswordResetResponse.SerializeToString,
+            ),
+            'MarkEmailVerified': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkEmailVerified,
+                    request_deserializer=identity_dot_v1_dot_admin__pb2.MarkEmailVerifiedRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_admin__pb2.MarkEmailVerifiedResponse.SerializeToString,
+            ),
+            'ListUndeliveredMail': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUndeliveredMail,
+                    request_deserializer=identity_dot_v1_dot_admin__pb2.ListUndeliveredMailRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_admin__pb2.ListUndeliveredMailResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -440,6 +508,114 @@ class IdentityAdmin:
             '/identity.v1.IdentityAdmin/ListAuditEvents',
             identity_dot_v1_dot_admin__pb2.ListAuditEventsRequest.SerializeToString,
             identity_dot_v1_dot_admin__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityAdmin/GetUser',
+            identity_dot_v1_dot_admin__pb2.GetUserRequest.SerializeToString,
+            identity_dot_v1_dot_admin__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendPasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityAdmin/SendPasswordReset',
+            identity_dot_v1_dot_admin__pb2.SendPasswordResetRequest.SerializeToString,
+            identity_dot_v1_dot_admin__pb2.SendPasswordResetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkEmailVerified(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityAdmin/MarkEmailVerified',
+            identity_dot_v1_dot_admin__pb2.MarkEmailVerifiedRequest.SerializeToString,
+            identity_dot_v1_dot_admin__pb2.MarkEmailVerifiedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUndeliveredMail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityAdmin/ListUndeliveredMail',
+            identity_dot_v1_dot_admin__pb2.ListUndeliveredMailRequest.SerializeToString,
+            identity_dot_v1_dot_admin__pb2.ListUndeliveredMailResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -89,6 +89,36 @@ class IdentityServiceStub:
                 request_serializer=identity_dot_v1_dot_identity__pb2.WatchRevocationsRequest.SerializeToString,
                 response_deserializer=identity_dot_v1_dot_identity__pb2.RevocationEvent.FromString,
                 _registered_method=True)
+        self.RequestPasswordReset = channel.unary_unary(
+                '/identity.v1.IdentityService/RequestPasswordReset',
+                request_serializer=identity_dot_v1_dot_identity__pb2.RequestPasswordResetRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_identity__pb2.RequestPasswordResetResponse.FromString,
+                _registered_method=True)
+        self.ResetPassword = channel.unary_unary(
+                '/identity.v1.IdentityService/ResetPassword',
+                request_serializer=identity_dot_v1_dot_identity__pb2.ResetPasswordRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_identity__pb2.ResetPasswordResponse.FromString,
+                _registered_method=True)
+        self.VerifyEmail = channel.unary_unary(
+                '/identity.v1.IdentityService/VerifyEmail',
+                request_serializer=identity_dot_v1_dot_identity__pb2.VerifyEmailRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_identity__pb2.VerifyEmailResponse.FromString,
+                _registered_method=True)
+        self.ResendVerification = channel.unary_unary(
+                '/identity.v1.IdentityService/ResendVerification',
+                request_serializer=identity_dot_v1_dot_identity__pb2.ResendVerificationRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_identity__pb2.ResendVerificationResponse.FromString,
+                _registered_method=True)
+        self.ChangeEmail = channel.unary_unary(
+                '/identity.v1.IdentityService/ChangeEmail',
+                request_serializer=identity_dot_v1_dot_identity__pb2.ChangeEmailRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_identity__pb2.ChangeEmailResponse.FromString,
+                _registered_method=True)
+        self.ConfirmEmailChange = channel.unary_unary(
+                '/identity.v1.IdentityService/ConfirmEmailChange',
+                request_serializer=identity_dot_v1_dot_identity__pb2.ConfirmEmailChangeRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_identity__pb2.ConfirmEmailChangeResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -169,6 +199,48 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequestPasswordReset(self, request, context):
+        """Mail a password reset link if the address has an account. Answers the same either way.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetPassword(self, request, context):
+        """Set a new password with a reset link's token; ends every session. Does not sign in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyEmail(self, request, context):
+        """Mark the address verified with a verification link's token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResendVerification(self, request, context):
+        """Mail a new verification link to the holder of `access_token` (none if verified already).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeEmail(self, request, context):
+        """Mail a confirmation link to `new_email`; the address changes only when it is opened.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmEmailChange(self, request, context):
+        """Apply an email change with the confirmation link's token; the old address is told.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -221,6 +293,36 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.WatchRevocations,
                     request_deserializer=identity_dot_v1_dot_identity__pb2.WatchRevocationsRequest.FromString,
                     response_serializer=identity_dot_v1_dot_identity__pb2.RevocationEvent.SerializeToString,
+            ),
+            'RequestPasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestPasswordReset,
+                    request_deserializer=identity_dot_v1_dot_identity__pb2.RequestPasswordResetRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_identity__pb2.RequestPasswordResetResponse.SerializeToString,
+            ),
+            'ResetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetPassword,
+                    request_deserializer=identity_dot_v1_dot_identity__pb2.ResetPasswordRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_identity__pb2.ResetPasswordResponse.SerializeToString,
+            ),
+            'VerifyEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyEmail,
+                    request_deserializer=identity_dot_v1_dot_identity__pb2.VerifyEmailRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_identity__pb2.VerifyEmailResponse.SerializeToString,
+            ),
+            'ResendVerification': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResendVerification,
+                    request_deserializer=identity_dot_v1_dot_identity__pb2.ResendVerificationRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_identity__pb2.ResendVerificationResponse.SerializeToString,
+            ),
+            'ChangeEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeEmail,
+                    request_deserializer=identity_dot_v1_dot_identity__pb2.ChangeEmailRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_identity__pb2.ChangeEmailResponse.SerializeToString,
+            ),
+            'ConfirmEmailChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmEmailChange,
+                    request_deserializer=identity_dot_v1_dot_identity__pb2.ConfirmEmailChangeRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_identity__pb2.ConfirmEmailChangeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -498,6 +600,168 @@ class IdentityService:
             '/identity.v1.IdentityService/WatchRevocations',
             identity_dot_v1_dot_identity__pb2.WatchRevocationsRequest.SerializeToString,
             identity_dot_v1_dot_identity__pb2.RevocationEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestPasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityService/RequestPasswordReset',
+            identity_dot_v1_dot_identity__pb2.RequestPasswordResetRequest.SerializeToString,
+            identity_dot_v1_dot_identity__pb2.RequestPasswordResetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityService/ResetPassword',
+            identity_dot_v1_dot_identity__pb2.ResetPasswordRequest.SerializeToString,
+            identity_dot_v1_dot_identity__pb2.ResetPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityService/VerifyEmail',
+            identity_dot_v1_dot_identity__pb2.VerifyEmailRequest.SerializeToString,
+            identity_dot_v1_dot_identity__pb2.VerifyEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResendVerification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityService/ResendVerification',
+            identity_dot_v1_dot_identity__pb2.ResendVerificationRequest.SerializeToString,
+            identity_dot_v1_dot_identity__pb2.ResendVerificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityService/ChangeEmail',
+            identity_dot_v1_dot_identity__pb2.ChangeEmailRequest.SerializeToString,
+            identity_dot_v1_dot_identity__pb2.ChangeEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmEmailChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityService/ConfirmEmailChange',
+            identity_dot_v1_dot_identity__pb2.ConfirmEmailChangeRequest.SerializeToString,
+            identity_dot_v1_dot_identity__pb2.ConfirmEmailChangeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,7 +12,8 @@ InvalidToken                 not an active access token (every refusal below is 
  ├── WrongIssuer
  ├── WrongAudience
  ├── RevokedToken            refused by the revocation view plugged into the Verifier
- └── StaleRevocations        the revocation feed is staler than max_staleness: fail closed
+ ├── StaleRevocations        the revocation feed is staler than max_staleness: fail closed
+ └── UnverifiedEmail         email_verified is not true, and the Verifier requires it
 
 A caller answers 401 to all of them, except perhaps 503 to JwksUnavailable.
 """
@@ -46,6 +47,13 @@ class StaleRevocations(InvalidToken):
     code = "stale_revocations"
 
 
+class UnverifiedEmail(InvalidToken):
+    """The token is valid, but its user had not verified their address when it was minted
+    (`Verifier(require_email_verified=True)`). A refresh after verifying mints one that passes."""
+
+    code = "unverified_email"
+
+
 __all__ = [
     "BadSignature",
     "DisallowedAlgorithm",
@@ -57,6 +65,7 @@ __all__ = [
     "RevokedToken",
     "StaleRevocations",
     "UnknownKey",
+    "UnverifiedEmail",
     "WrongAudience",
     "WrongIssuer",
     "WrongType",

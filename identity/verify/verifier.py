@@ -33,7 +33,13 @@ from identity.domain.token_rules import (
 )
 from identity.verify.cache import KeyCache
 from identity.verify.claims_cache import DEFAULT_CACHE_SIZE, ClaimsCache
-from identity.verify.errors import JwksUnavailable, RevokedToken, StaleRevocations, UnknownKey
+from identity.verify.errors import (
+    JwksUnavailable,
+    RevokedToken,
+    StaleRevocations,
+    UnknownKey,
+    UnverifiedEmail,
+)
 from identity.verify.introspector import Introspector
 from identity.verify.sources import DEFAULT_FETCH_TIMEOUT, HttpJwksSource, JwksSource
 
@@ -67,6 +73,7 @@ class Verifier:
         cache_size: int = DEFAULT_CACHE_SIZE,
         max_staleness: float | None = None,
         introspector: Introspector | None = None,
+        require_email_verified: bool = False,
     ) -> None:
         if not issuer or not audience:
             raise ValueError("issuer and audience must be non-empty")
@@ -98,6 +105,7 @@ class Verifier:
         self._staleness = staleness if max_staleness is not None else None
         self._max_staleness = max_staleness
         self._introspector = introspector
+        self._require_email_verified = require_email_verified
         self._keys = KeyCache(
             source,
             algorithms=self._policy.algorithms,
@@ -127,6 +135,7 @@ class Verifier:
         claims = self._hit(token)
         if claims is None:
             claims = self._verify(token)
+        self._check_email_verified(claims)
         if self._staleness is not None and self._too_stale():
             raise StaleRevocations("revocation feed too stale")
         return claims
@@ -137,6 +146,7 @@ class Verifier:
         claims = self._hit(token)
         if claims is None:
             claims = await self._averify(token)
+        self._check_email_verified(claims)
         if self._staleness is not None and self._too_stale():
             if self._introspector is None:
                 raise StaleRevocations("revocation feed too stale")
@@ -147,6 +157,11 @@ class Verifier:
             if not active:
                 raise RevokedToken("introspection says inactive")
         return claims
+
+    def _check_email_verified(self, claims: Mapping[str, Any]) -> None:
+        # `is not True`: only the JSON boolean true passes (token_rules refuses other types).
+        if self._require_email_verified and claims.get("email_verified") is not True:
+            raise UnverifiedEmail("the user's email address is not verified")
 
     def _too_stale(self) -> bool:
         return (

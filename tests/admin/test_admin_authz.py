@@ -19,6 +19,10 @@ REQUESTS = {
     "LockUser": apb.LockUserRequest(email="nobody@example.com"),
     "UnlockUser": apb.UnlockUserRequest(email="nobody@example.com"),
     "ListAuditEvents": apb.ListAuditEventsRequest(limit=1),
+    "GetUser": apb.GetUserRequest(email="nobody@example.com"),
+    "SendPasswordReset": apb.SendPasswordResetRequest(email="nobody@example.com"),
+    "MarkEmailVerified": apb.MarkEmailVerifiedRequest(email="nobody@example.com"),
+    "ListUndeliveredMail": apb.ListUndeliveredMailRequest(limit=1),
 }
 # What an admin gets for the requests above (they name nothing that exists, or are invalid).
 ADMIN_OUTCOME = {
@@ -31,6 +35,10 @@ ADMIN_OUTCOME = {
     "LockUser": (grpc.StatusCode.NOT_FOUND, "not_found"),
     "UnlockUser": (grpc.StatusCode.NOT_FOUND, "not_found"),
     "ListAuditEvents": (grpc.StatusCode.OK, "ok"),
+    "GetUser": (grpc.StatusCode.NOT_FOUND, "not_found"),
+    "SendPasswordReset": (grpc.StatusCode.NOT_FOUND, "not_found"),
+    "MarkEmailVerified": (grpc.StatusCode.NOT_FOUND, "not_found"),
+    "ListUndeliveredMail": (grpc.StatusCode.OK, "ok"),
 }
 FOREIGN_SECRET = "idsk_" + "A" * 43  # well-formed, belongs to nobody
 

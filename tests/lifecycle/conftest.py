@@ -1,0 +1,25 @@
+"""Identity with a real SMTP server (aiosmtpd on a free port), on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import BACKENDS, Running, StartIdentity
+from tests.mail import MailCatcher
+
+
+@pytest.fixture(scope="session")
+def catcher() -> Iterator[MailCatcher]:
+    caught = MailCatcher().start()
+    yield caught
+    caught.stop()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def mailing(
+    request: pytest.FixtureRequest, start_identity: StartIdentity, catcher: MailCatcher
+) -> Running:
+    """One identity per backend that mails through `catcher` (verification `optional`)."""
+    return await start_identity(request.param, smtp_url=catcher.url)
