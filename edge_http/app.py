@@ -30,6 +30,7 @@ from edge_http.problems import (
     problem_response,
 )
 from edge_http.routes_auth import AuthRoutes
+from edge_http.routes_email import EmailRoutes
 from edge_http.routes_public import PublicRoutes
 from edge_http.routes_sessions import SessionRoutes
 from identity.verify import Verifier
@@ -77,6 +78,7 @@ def create_app(
     app = Starlette(
         routes=[
             *AuthRoutes(deps).routes(),
+            *EmailRoutes(deps).routes(),
             *SessionRoutes(deps).routes(),
             *PublicRoutes(deps).routes(),
         ],

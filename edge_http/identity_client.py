@@ -76,6 +76,10 @@ def _succeeded(answer: object) -> str:
     return "success"
 
 
+def _registered(answer: pb.RegisterResponse) -> str:
+    return "accepted" if answer.verification_required else "created"
+
+
 def _rotated(answer: pb.TokenResponse) -> str:
     return "grace_replay" if answer.grace_replay else "rotated"
 
@@ -174,10 +178,47 @@ class IdentityClient:
         self.metrics.outcome(operation, success(answer))
         return answer
 
-    async def register(self, email: str, password: str, client: ClientContext) -> str:
+    async def register(self, email: str, password: str, client: ClientContext) -> str | None:
+        """The new user's id; None when registration waits for the address to be verified
+        (IDENTITY_EMAIL_VERIFICATION=required), where a taken address answers alike."""
         request = pb.RegisterRequest(email=email, password=password)
         call = self._call("Register", request, pb.RegisterResponse, client)
-        return (await self._counted("register", call, lambda _: "created")).user_id
+        answer = await self._counted("register", call, _registered)
+        return None if answer.verification_required else answer.user_id
+
+    async def request_password_reset(self, email: str, client: ClientContext) -> None:
+        request = pb.RequestPasswordResetRequest(email=email)
+        call = self._call("RequestPasswordReset", request, pb.RequestPasswordResetResponse, client)
+        await self._counted("password_reset_request", call)
+
+    async def reset_password(self, token: str, password: str, client: ClientContext) -> None:
+        request = pb.ResetPasswordRequest(token=token, new_password=password)
+        call = self._call("ResetPassword", request, pb.ResetPasswordResponse, client)
+        await self._counted("password_reset", call)
+
+    async def verify_email(self, token: str, client: ClientContext) -> None:
+        request = pb.VerifyEmailRequest(token=token)
+        call = self._call("VerifyEmail", request, pb.VerifyEmailResponse, client)
+        await self._counted("verify_email", call)
+
+    async def resend_verification(self, access_token: str, client: ClientContext) -> None:
+        request = pb.ResendVerificationRequest(access_token=access_token)
+        call = self._call("ResendVerification", request, pb.ResendVerificationResponse, client)
+        await self._counted("resend_verification", call)
+
+    async def change_email(
+        self, access_token: str, new_email: str, password: str, client: ClientContext
+    ) -> None:
+        request = pb.ChangeEmailRequest(
+            access_token=access_token, new_email=new_email, password=password
+        )
+        call = self._call("ChangeEmail", request, pb.ChangeEmailResponse, client)
+        await self._counted("change_email", call)
+
+    async def confirm_email_change(self, token: str, client: ClientContext) -> None:
+        request = pb.ConfirmEmailChangeRequest(token=token)
+        call = self._call("ConfirmEmailChange", request, pb.ConfirmEmailChangeResponse, client)
+        await self._counted("confirm_email", call)
 
     async def login(self, email: str, password: str, client: ClientContext) -> Tokens:
         request = pb.LoginRequest(email=email, password=password)

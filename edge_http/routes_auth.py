@@ -71,6 +71,11 @@ class AuthRoutes:
         check_origin(request, self._origins)
         email, password = await self._credentials(request)
         user_id = await self._identity.register(email, password, self._deps.client(request))
+        if user_id is None:
+            # `required` verification: the same 202 for a new and a taken address.
+            return JSONResponse(
+                {"verification_required": True}, status_code=202, headers=NO_STORE_HEADERS
+            )
         return JSONResponse({"user_id": user_id}, status_code=201)
 
     async def login(self, request: Request) -> Response:

@@ -12,6 +12,7 @@ __all__ = [
     "MAX_CLIENT_IP",
     "MAX_CLIENT_USER_AGENT",
     "MAX_CREDENTIAL_LENGTH",
+    "MAX_LINK_TOKEN_LENGTH",
     "MAX_TOKEN_LENGTH",
     "MD_AUTHORIZATION",
     "MD_CLIENT_IP",
@@ -47,3 +48,7 @@ MAX_CLIENT_USER_AGENT: Final = 512
 HEALTH_CHECKED_ROUND_ROBIN: Final = json.dumps(
     {"loadBalancingConfig": [{"round_robin": {}}], "healthCheckConfig": {"serviceName": ""}}
 )
+
+# A mailed link's token (`idpr_`/`idev_` + 43 characters) is far shorter; the edge refuses a
+# longer one unread, identity refuses anything not shaped like one with the one bad-link error.
+MAX_LINK_TOKEN_LENGTH: Final = 128
