@@ -198,6 +198,8 @@ def pytest_collection_modifyitems(
 
 
 def remember(*secrets: str) -> None:
+    """A secret the run-wide checks look for: passwords, tokens, credentials, and the link
+    tokens and links of every mail the tests' SMTP server caught (tests/mail.py)."""
     SECRETS_SEEN.update(s for s in secrets if s)
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import BACKENDS, Running, StartIdentity
 from tests.mail import MailCatcher
+
+# As tests/edge/conftest.py: the test client's own wire logs (cookies, bodies) stay out of the
+# run-wide log-leak check, which is about identity's and the edge's lines.
+logging.getLogger("httpcore").setLevel(logging.WARNING)
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
