@@ -19,6 +19,7 @@ from identity.domain.keys import KeyTimings
 from identity.domain.links import LinkLifetimes
 from identity.domain.passwords import PasswordPolicy
 from identity.domain.sessions import SessionLifetimes
+from identity.domain.throttle import register_ip_policy
 from identity.domain.token_rules import TokenPolicy
 from identity.persistence.database import create_engine, current_revision, head_revision, migrate
 from identity.persistence.notify import REVOCATION_CHANNEL, PgNotifications
@@ -104,6 +105,7 @@ class IdentityApp:
                 settings.default_client_id,
                 settings.default_scope,
                 settings.verification,
+                register_ip_policy(settings.registrations_per_ip),
             ),
             self.clock,
             self.mailer,

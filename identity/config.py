@@ -44,6 +44,7 @@ from identity.domain.mail import VerificationMode
 from identity.domain.master_key import MasterKey
 from identity.domain.passwords import DEFAULT_MIN_LENGTH, HIGHEST_MIN_LENGTH, LOWEST_MIN_LENGTH
 from identity.domain.smtp_url import SmtpUrl
+from identity.domain.throttle import DEFAULT_REGISTRATIONS_PER_IP
 
 DAY = 86400
 # Read by the command line, not part of Settings.
@@ -285,6 +286,14 @@ class Settings:
         "lifetime of an email verification or email change link, seconds",
         low=3600,
         high=7 * DAY,
+    )
+    registrations_per_ip: int = setting(
+        "IDENTITY_REGISTRATIONS_PER_IP",
+        INTEGER,
+        DEFAULT_REGISTRATIONS_PER_IP,
+        "registrations one client IP may make before each next one waits 10 s, 20 s … 15 min",
+        low=1,
+        high=1_000_000,
     )
     mail_max_tries: int = setting(
         "IDENTITY_MAIL_MAX_TRIES",

@@ -45,7 +45,14 @@ def ip_key(ip: str) -> str:
 # (a known and an unknown address alike), so one address or client cannot flood a mailbox.
 RESET_ADDRESS_POLICY = ThrottlePolicy(3, timedelta(minutes=1), timedelta(hours=1))
 RESET_IP_POLICY = ThrottlePolicy(20, timedelta(seconds=10), timedelta(minutes=15))
-REGISTER_IP_POLICY = ThrottlePolicy(20, timedelta(seconds=10), timedelta(minutes=15))
+DEFAULT_REGISTRATIONS_PER_IP = 20
+
+
+def register_ip_policy(free: int) -> ThrottlePolicy:
+    """Registrations per client IP: `free` in a streak (IDENTITY_REGISTRATIONS_PER_IP)."""
+    return ThrottlePolicy(free, timedelta(seconds=10), timedelta(minutes=15))
+
+
 RESEND_USER_POLICY = ThrottlePolicy(3, timedelta(minutes=1), timedelta(hours=1))
 
 

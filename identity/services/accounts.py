@@ -31,11 +31,13 @@ from identity.domain.refresh import ClientInfo, derive_refresh_token, refresh_to
 from identity.domain.sessions import RevocationReason, SessionLifetimes
 from identity.domain.throttle import (
     ACCOUNT_POLICY,
+    DEFAULT_REGISTRATIONS_PER_IP,
     IP_POLICY,
-    REGISTER_IP_POLICY,
+    ThrottlePolicy,
     account_key,
     ip_key,
     register_ip_key,
+    register_ip_policy,
 )
 from identity.domain.token_rules import AccessClaims
 from identity.ports import NewSession, UnitOfWork, UnitOfWorkFactory, UserRecord
@@ -57,6 +59,7 @@ class AccountSettings:
     default_client_id: str
     default_scope: str
     verification: VerificationMode = VerificationMode.OPTIONAL
+    register_policy: ThrottlePolicy = register_ip_policy(DEFAULT_REGISTRATIONS_PER_IP)
 
 
 class Accounts:
@@ -85,9 +88,8 @@ class Accounts:
         existing address get the same answer (the existing owner is mailed instead)."""
         email_key = normalize_email(email)
         normalized = check_new_password(password, email_key, self._settings.password_policy)
-        await count_request(
-            self._uow, [(register_ip_key(client.ip), REGISTER_IP_POLICY)], self._clock.now()
-        )
+        throttle = [(register_ip_key(client.ip), self._settings.register_policy)]
+        await count_request(self._uow, throttle, self._clock.now())
         # Hashed whether or not the address is taken: both answers take the same time.
         password_hash = await self._hashing.hash(normalized)
         mode = self._settings.verification

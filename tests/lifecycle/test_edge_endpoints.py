@@ -186,3 +186,13 @@ async def test_required_mode_registration_is_202_for_new_and_taken_addresses(
             await edge.client.post("/auth/verify-email", json={"token": token})
         ).status_code == 204
         assert (await edge.client.post("/auth/login", json=body)).status_code == 200
+
+
+async def test_registrations_are_throttled_per_client_ip(start_identity, unique_email):
+    s = await start_identity("sqlite", registrations_per_ip=3)
+    async with running_edge(s) as edge:
+        statuses = []
+        for _ in range(5):
+            body = {"email": unique_email(), "password": PASSWORD}
+            statuses.append((await edge.client.post("/auth/register", json=body)).status_code)
+        assert statuses[:4] == [201] * 4 and statuses[4] == 429

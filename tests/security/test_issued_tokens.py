@@ -33,7 +33,9 @@ async def test_access_tokens_follow_rfc_9068_and_carry_no_pii(identity_server, u
         "sid",
         "scope",
         "client_id",
+        "email_verified",  # a boolean about the address, not the address (DESIGN §12)
     }
+    assert claims["email_verified"] is False
     assert claims["exp"] - claims["iat"] == 600 and claims["nbf"] == claims["iat"]
     assert claims["sub"] == tokens.user_id and claims["sid"] == tokens.session_id
     assert email not in tokens.access_token and email.split("@")[0] not in json.dumps(claims)
