@@ -17,6 +17,7 @@ from identity.domain.errors import ConfigurationError
 from identity.domain.hash_params import Argon2Params
 from identity.domain.keys import KeyTimings
 from identity.domain.links import LinkLifetimes
+from identity.domain.mail import VerificationMode
 from identity.domain.passwords import PasswordPolicy
 from identity.domain.sessions import SessionLifetimes
 from identity.domain.throttle import register_ip_policy
@@ -104,7 +105,7 @@ class IdentityApp:
                 lifetimes,
                 settings.default_client_id,
                 settings.default_scope,
-                settings.verification,
+                VerificationMode(settings.email_verification),
                 register_ip_policy(settings.registrations_per_ip),
             ),
             self.clock,

@@ -253,8 +253,7 @@ class Settings:
         "IDENTITY_EMAIL_VERIFICATION",
         choice([mode.value for mode in VerificationMode], fold_case=True),
         VerificationMode.OPTIONAL.value,
-        "`optional` mails a verification link at registration; `required` also refuses login "
-        "until the address is verified and answers every registration alike; `off` mails none",
+        "`optional` mails a verification link; `required` also refuses login until verified",
     )
     smtp_url: SmtpUrl | None = optional(
         "IDENTITY_SMTP_URL",
@@ -268,8 +267,8 @@ class Settings:
     public_url: str | None = optional(
         "IDENTITY_PUBLIC_URL",
         TEXT,
-        "origin of the page that mailed links open (`…/#/reset-password?token=…`)",
-        default_doc="`IDENTITY_ISSUER`",
+        "origin of the page mailed links open",
+        default_doc="the issuer",
     )
     reset_link_ttl: timedelta = setting(
         "IDENTITY_RESET_LINK_TTL",
@@ -304,9 +303,7 @@ class Settings:
         high=100,
     )
     mail_templates: Path | None = optional(
-        "IDENTITY_MAIL_TEMPLATES",
-        PATH,
-        "folder whose `<kind>.txt` / `<kind>.html` replace the built-in mail templates",
+        "IDENTITY_MAIL_TEMPLATES", PATH, "folder of `<kind>.txt`/`.html` overriding built-in mails"
     )
     revocation_heartbeat: timedelta = setting(
         "IDENTITY_REVOCATION_HEARTBEAT",
@@ -370,10 +367,6 @@ class Settings:
     def link_base(self) -> str:
         """Where mailed links point: IDENTITY_PUBLIC_URL, else the issuer."""
         return self.public_url or self.issuer
-
-    @property
-    def verification(self) -> VerificationMode:
-        return VerificationMode(self.email_verification)
 
 
 # The README's configuration table lists these, in this order (tests/test_readme.py).
