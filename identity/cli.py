@@ -4,52 +4,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
-import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-from identity import logs, runtime
+from identity import dev_server, logs, runtime
 from identity.app import IdentityApp
 from identity.config import DATA_DIR, LOG_LEVEL, Settings
 from identity.domain.errors import IdentityError
 from identity.persistence.database import migrate
-from identity.runtime import freeze_startup_objects
+from identity.runtime import freeze_startup_objects, until_signal
 
 log = logging.getLogger(__name__)
 
-DEV_ROLES = ("edge", "service", "admin")
 
-
-def _settings(args: argparse.Namespace) -> Settings:
-    data_dir = Path(args.data_dir) if getattr(args, "data_dir", None) else None
-    if args.command == "dev" and data_dir is None:
-        data_dir = DATA_DIR.value(os.environ)
-    return Settings.from_env(os.environ, dev_data_dir=data_dir)
-
-
-async def _until_signal(
-    stop: Callable[[], Awaitable[None]], wait: Awaitable[None] | None = None
-) -> None:
-    loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    signalled = asyncio.ensure_future(stopping.wait())
-    waiters: list[asyncio.Future[Any]] = [signalled]
-    if wait is not None:
-        waiters.append(asyncio.ensure_future(wait))
-    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    # Only our own signal waiter is cancelled: the awaited task (the edge) must shut down
-    # through `stop`, not be cancelled under it.
-    signalled.cancel()
-    await stop()
+def _data_dir(args: argparse.Namespace, env: Mapping[str, str]) -> Path | None:
+    """The dev data folder a command works on: `--data-dir`, else `identity dev`'s default."""
+    if getattr(args, "data_dir", None):
+        return Path(args.data_dir)
+    return DATA_DIR.value(env) if args.command == "dev" else None
 
 
 # Seconds in-flight calls get once the drain is over and the server stops accepting.
@@ -69,60 +46,7 @@ async def serve(settings: Settings) -> None:
         await app.stop(grace=STOP_GRACE)
         log.info("stopped %.1f s after the signal", time.monotonic() - started)
 
-    await _until_signal(drain_and_stop)
-
-
-async def dev(settings: Settings, data_dir: Path) -> None:
-    from edge_http.config import EdgeSettings
-    from edge_http.server import build_server
-
-    app = IdentityApp(settings)
-    port = await app.start()
-    secrets = await _dev_credentials(app, data_dir / "credentials.json")
-    env = {
-        **os.environ,
-        "EDGE_IDENTITY_TARGET": f"127.0.0.1:{port}",
-        "EDGE_IDENTITY_CREDENTIAL": secrets["edge"],
-    }
-    env.setdefault("EDGE_ISSUER", settings.issuer)
-    env.setdefault("EDGE_AUDIENCE", settings.audience)
-    edge = build_server(EdgeSettings.from_env(env))
-    freeze_startup_objects()
-    edge_task = asyncio.create_task(edge.serve())
-    listen = env.get("EDGE_LISTEN", "127.0.0.1:8080")
-    print(
-        f"identity gRPC on 127.0.0.1:{port}; credentials in {data_dir / 'credentials.json'}",
-        file=sys.stderr,
-    )
-    print(f"demo page: http://{listen}/", flush=True)
-
-    async def stop() -> None:
-        edge.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await edge_task
-        await app.stop(grace=2.0)
-
-    await _until_signal(stop, edge_task)
-
-
-async def _dev_credentials(app: IdentityApp, path: Path) -> dict[str, str]:
-    """One credential per role, kept in a 0600 file; made again if the database was reset."""
-    secrets: dict[str, str] = {}
-    if path.exists():
-        secrets = {k: v for k, v in json.loads(path.read_text()).items() if k in DEV_ROLES}
-    changed = False
-    for role in DEV_ROLES:
-        if role in secrets and await app.callers.identify(secrets[role]) is not None:
-            continue
-        secrets[role] = await app.create_credential(role, f"dev-{role}-{os.urandom(3).hex()}")
-        changed = True
-    if changed:
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(secrets, handle, indent=2)
-        os.replace(tmp, path)
-    return secrets
+    await until_signal(drain_and_stop)
 
 
 async def _with_app(settings: Settings, action: Callable[[IdentityApp], Awaitable[None]]) -> None:
@@ -177,7 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="identity", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     dev_cmd = sub.add_parser("dev", help="run identity and the edge on embedded SQLite")
-    dev_cmd.add_argument("--data-dir", help=f"data folder (default {DATA_DIR.default})")
+    dev_cmd.add_argument(
+        "--data-dir", help=f"data folder (sets {DATA_DIR.name}; default {DATA_DIR.default})"
+    )
+    dev_server.add_arguments(dev_cmd)
     sub.add_parser("serve", help="run the identity gRPC service")
     for name, text in (("migrate", "upgrade the database schema to head"),):
         cmd = sub.add_parser(name, help=text)
@@ -218,11 +145,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(LOG_LEVEL.value(os.environ))
     if args.command == "conformance":
         return asyncio.run(_conformance(args))
+    env = dev_server.environment(args, os.environ) if args.command == "dev" else os.environ
     try:
-        settings = _settings(args)
-        if args.command == "dev":
-            data_dir = Path(args.data_dir) if args.data_dir else DATA_DIR.value(os.environ)
-            runtime.run(dev(settings, data_dir))
+        data_dir = _data_dir(args, env)
+        settings = Settings.from_env(env, dev_data_dir=data_dir)
+        if args.command == "dev" and data_dir is not None:
+            runtime.run(dev_server.run(settings, data_dir, env))
         elif args.command == "serve":
             runtime.run(serve(settings))
         elif args.command == "migrate":
@@ -241,7 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
     except IdentityError as error:
-        print(f"identity: {error.message}", file=sys.stderr)
+        for line in error.message.splitlines():
+            print(f"identity: {line}", file=sys.stderr)
+        return 2
+    except ValueError as error:  # a flag's value that its variable refuses (EDGE_LISTEN...)
+        print(f"identity: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from identity import dev_data
 from identity.config_schema import (
     ADDRESS,
     BOOLEAN,
@@ -345,12 +346,14 @@ class Settings:
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from None
         if dev_data_dir is not None:
-            dev_data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            values.setdefault(
-                "database_url", f"sqlite+aiosqlite:///{(dev_data_dir / 'identity.db').resolve()}"
-            )
-            if "master_key" not in values:
-                values["master_key"] = MasterKey.from_base64(dev_master_key(dev_data_dir))
+            try:
+                dev_data.make_private(dev_data_dir)
+                if "database_url" not in values:
+                    values["database_url"] = dev_data.database_url(dev_data_dir)
+                if "master_key" not in values:
+                    values["master_key"] = MasterKey.from_base64(dev_data.master_key(dev_data_dir))
+            except OSError as exc:
+                raise ConfigurationError(f"data folder {str(dev_data_dir)!r}: {exc}") from None
         if "database_url" not in values:
             raise ConfigurationError("IDENTITY_DATABASE_URL: required outside `identity dev`")
         if "master_key" not in values:
@@ -385,13 +388,3 @@ def is_loopback(listen: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def dev_master_key(data_dir: Path) -> str:
-    """The dev master key, made once into a 0600 file of the data folder."""
-    path = data_dir / "master.key"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(MasterKey.generate_base64() + "\n")
-    return path.read_text().strip()

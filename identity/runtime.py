@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Coroutine
+import signal
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -45,3 +46,22 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+async def until_signal(
+    stop: Callable[[], Awaitable[None]], wait: Awaitable[None] | None = None
+) -> None:
+    """Wait for SIGINT or SIGTERM (or for `wait` to finish), then run `stop`."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    signalled = asyncio.ensure_future(stopping.wait())
+    waiters: list[asyncio.Future[Any]] = [signalled]
+    if wait is not None:
+        waiters.append(asyncio.ensure_future(wait))
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    # Only our own signal waiter is cancelled: the awaited task (the edge) must shut down
+    # through `stop`, not be cancelled under it.
+    signalled.cancel()
+    await stop()
