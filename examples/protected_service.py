@@ -1,19 +1,29 @@
 """A tiny service that protects `GET /orders` by verifying access tokens offline.
 
 Each request is checked locally against identity's published keys (`identity.verify`): no call
-to identity per request. Run it next to a running identity, e.g. after `identity dev`:
+to identity per request. Try it from the root of the clone while `scripts/dev` runs in another
+terminal (the edge on 127.0.0.1:8080); start the service:
 
     JWKS_URL=http://127.0.0.1:8080/.well-known/jwks.json \\
     ISSUER=http://127.0.0.1:8080 AUDIENCE=api \\
-        uvicorn examples.protected_service:app --port 9000
+        .venv/bin/uvicorn examples.protected_service:app --port 9000
+
+and in a third terminal sign up through the edge, log in for an access token, and call it:
+
+    curl -s http://127.0.0.1:8080/auth/register -H 'Content-Type: application/json' \\
+        -d '{"email": "bob@example.com", "password": "plum orbit velvet harbour"}'
+    ACCESS_TOKEN=$(curl -s http://127.0.0.1:8080/auth/login -H 'Content-Type: application/json' \\
+        -d '{"email": "bob@example.com", "password": "plum orbit velvet harbour"}' \\
+        | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
     curl -H "Authorization: Bearer $ACCESS_TOKEN" http://127.0.0.1:9000/orders
 
 Set IDENTITY_GRPC_TARGET=127.0.0.1:50051 instead of JWKS_URL to fetch the keys with GetJwks.
 
 Revocation: an offline check accepts a token until it expires (10 minutes by default), even
-after logout or a revoked session. A revocation-sensitive route (say `POST /orders/{id}/refund`)
-must ask identity with `Introspect` instead; that route is left for the introspection issue,
-which gives the client a service credential and an `Introspect` helper to call here.
+after logout or a revoked session. A route that must refuse a revoked token at once (say
+`POST /orders/{id}/refund`) asks identity instead: `Introspect` per request
+(`identity.verify.Introspector`, with a `service` credential), or a `Verifier` that follows
+identity's `WatchRevocations` feed (README, "Services that consume tokens").
 """
 
 from __future__ import annotations

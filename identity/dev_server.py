@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import os
 import socket
@@ -27,6 +28,7 @@ from identity.domain.errors import ConfigurationError
 from identity.runtime import freeze_startup_objects, until_signal
 
 GRPC_LISTEN: Variable[Any] = next(v for f, v in declared(Settings) if f.name == "grpc_listen")
+ISSUER: Variable[Any] = next(v for f, v in declared(Settings) if f.name == "issuer")
 # flag -> (the variable it sets, what listens there)
 FLAGS = {
     "--edge-listen": (EDGE_LISTEN, "the edge and its demo page"),
@@ -122,6 +124,10 @@ async def run(settings: Settings, data_dir: Path, env: Mapping[str, str]) -> Non
 
     EdgeSettings.from_env(env)  # refuse a bad EDGE_* variable before anything starts
     edge_socket = _claim_addresses(env, settings)
+    # The port bound, which is the one asked for unless that was 0 (any free port).
+    edge_address = _address(*edge_socket.getsockname()[:2])
+    if ISSUER.text(env) is None:  # tokens name the demo's own origin, wherever it listens
+        settings = dataclasses.replace(settings, issuer=f"http://{edge_address}")
     app = IdentityApp(settings)
     try:
         port = await app.start()
@@ -137,8 +143,7 @@ async def run(settings: Settings, data_dir: Path, env: Mapping[str, str]) -> Non
         grpc_host = "127.0.0.1"
     edge_env = {
         **env,
-        # The port bound, which is the one asked for unless that was 0 (any free port).
-        "EDGE_LISTEN": _address(*edge_socket.getsockname()[:2]),
+        "EDGE_LISTEN": edge_address,
         "EDGE_IDENTITY_TARGET": f"{grpc_host}:{port}",
         "EDGE_IDENTITY_CREDENTIAL": secrets["edge"],
     }

@@ -86,6 +86,16 @@ async def test_api_me_accepts_a_valid_token_verified_offline(edge, signed_in):
     assert response.headers["cache-control"] == "no-store"
 
 
+async def test_api_me_accepts_a_revoked_token_until_it_expires(edge, signed_in):
+    """As edge_http/README.md says: /api/me verifies offline, so logging out (which revokes the
+    session at identity) does not stop the access token there before it expires."""
+    access, cookie = signed_in
+    logout = await edge.client.post("/auth/logout", headers={**CSRF, **cookie_header(cookie)})
+    assert logout.status_code == 204
+    assert (await edge.client.get("/auth/sessions", headers=bearer(access))).status_code == 401
+    assert (await edge.client.get("/api/me", headers=bearer(access))).status_code == 200
+
+
 async def test_api_me_refuses_forged_tokens(edge, signed_in):
     access, _ = signed_in
     header, payload, signature = access.split(".")
