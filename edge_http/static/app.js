@@ -32,6 +32,13 @@ function toast(text, kind = "info") {
   }, 4000);
 }
 
+function dismissToast(kind) {
+  const box = $("toast");
+  if (box.dataset.kind !== kind) return;
+  clearTimeout(toastTimer);
+  box.hidden = true;
+}
+
 function describeError(error) {
   if (error && error.status === 429 && error.retryAfter) {
     return `Too many attempts. Try again in ${error.retryAfter} s.`;
@@ -215,7 +222,7 @@ async function loadSessions() {
 
 async function revokeSession(session, button) {
   if (session.current) {
-    await busy(button, () => auth.logout().catch((error) => toast(describeError(error), "error")));
+    await busy(button, () => signOut(() => auth.logout()));
     return;
   }
   await busy(button, async () => {
@@ -231,18 +238,11 @@ async function revokeSession(session, button) {
 $("whoami-reload").addEventListener("click", (event) => busy(event.currentTarget, loadWhoAmI));
 $("sessions-reload").addEventListener("click", (event) => busy(event.currentTarget, loadSessions));
 
-$("logout").addEventListener("click", (event) =>
-  busy(event.currentTarget, () => auth.logout().catch((error) => toast(describeError(error), "error"))),
-);
+$("logout").addEventListener("click", (event) => busy(event.currentTarget, () => signOut(() => auth.logout())));
 
 $("logout-all").addEventListener("click", (event) =>
   busy(event.currentTarget, async () => {
-    try {
-      await auth.logoutAll();
-      toast("Signed out on every device.", "success");
-    } catch (error) {
-      toast(describeError(error), "error");
-    }
+    if (await signOut(() => auth.logoutAll())) toast("Signed out on every device.", "success");
   }),
 );
 
@@ -276,7 +276,29 @@ $("password-form").addEventListener("submit", async (event) => {
 
 // ---- state ------------------------------------------------------------------------------------
 
+// All the page knows of a session's end: that it was signed in, and whether the user signed out
+// here. Why a refresh was refused (expired, revoked elsewhere, reuse) the edge never says: every
+// refused refresh is the same 401, and the page does not guess.
+let signedIn = false;
+let signingOut = false;
+
+/** Run a sign-out the user asked for on this page; true when it went through. */
+async function signOut(work) {
+  signingOut = true;
+  try {
+    await work();
+    return true;
+  } catch (error) {
+    toast(describeError(error), "error");
+    return false;
+  } finally {
+    signingOut = false;
+  }
+}
+
 function render({ authenticated }) {
+  const ended = signedIn && !authenticated && !signingOut;
+  signedIn = authenticated;
   status.dataset.state = authenticated ? "in" : "out";
   status.textContent = authenticated ? "Signed in" : "Signed out";
   views.in.hidden = !authenticated;
@@ -287,6 +309,9 @@ function render({ authenticated }) {
   } else {
     $("whoami").replaceChildren();
     $("sessions").replaceChildren();
+    selectTab("login");
+    dismissToast("success"); // "Account created", "Session revoked", ... belong to the session
+    if (ended) say("You were signed out — sign in again.", "notice");
   }
 }
 
