@@ -49,16 +49,18 @@ async def signed_in_page(context: BrowserContext, url: str, email: str) -> Page:
 async def test_after_sign_out_the_sign_in_tab_is_selected_and_no_success_toast_stays(
     context, site, unique_email
 ):
-    page = await signed_in_page(context, site.url, unique_email())
+    page = await open_page(context, site.url)
+    await sign_up(page, unique_email())
     toast = page.locator("#toast")
     await expect(toast).to_have_text("Account created. You are signed in.")
+    await expect(toast).to_be_visible()  # for 4 s, by its own timer
     await page.click("#logout")
     await expect(page.locator("#status")).to_have_text("Signed out")
+    await expect(toast).to_be_hidden(timeout=1000)  # at once, well before its timer
     await expect(page.locator("#tab-login")).to_have_attribute("aria-selected", "true")
     await expect(page.locator("#tab-register")).to_have_attribute("aria-selected", "false")
     await expect(page.locator("#login-form")).to_be_visible()
     await expect(page.locator("#register-form")).to_be_hidden()
-    await expect(toast).to_be_hidden()
     # Signing out here is what the user asked for: no "you were signed out" notice.
     await expect(page.locator("#auth-message")).to_have_text("")
 
