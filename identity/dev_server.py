@@ -57,11 +57,7 @@ def environment(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, s
 
 
 class PortTaken(ConfigurationError):
-    """An address `identity dev` must listen on is not available."""
-
-    @property
-    def message(self) -> str:
-        return self.detail
+    """An address `identity dev` must listen on is not available (one line per address)."""
 
 
 def _taken(flag: str, host: str, port: int, error: OSError) -> str:
