@@ -37,17 +37,43 @@ var PATHS = {
   login: "/auth/login",
   refresh: "/auth/refresh",
   logout: "/auth/logout",
-  logoutAll: "/auth/logout-all"
+  logoutAll: "/auth/logout-all",
+  passwordReset: "/auth/password-reset",
+  passwordResetConfirm: "/auth/password-reset/confirm",
+  verifyEmail: "/auth/verify-email",
+  verifyEmailResend: "/auth/verify-email/resend",
+  changeEmail: "/auth/email",
+  confirmEmail: "/auth/email/confirm"
 };
 
 // clients/browser/src/account.ts
-function createAccountCalls(post) {
+function createAccountCalls(post, tokens) {
+  async function send(path, body) {
+    const response = await post(path, { body });
+    if (!response.ok) throw await toError(response);
+  }
+  async function sendSignedIn(path, body) {
+    const token = await tokens.getAccessToken();
+    if (token === null) throw new AuthError(401, null, null);
+    let response = await post(path, { body, bearer: token });
+    if (response.status === 401) {
+      const renewed = await tokens.renewAccessToken(token);
+      if (renewed !== null) response = await post(path, { body, bearer: renewed });
+    }
+    if (!response.ok) throw await toError(response);
+  }
   return {
     async register(email, password) {
       const response = await post(PATHS.register, { body: { email, password } });
       if (!response.ok) throw await toError(response);
       return await response.json();
-    }
+    },
+    requestPasswordReset: (email) => send(PATHS.passwordReset, { email }),
+    resetPassword: (token, password) => send(PATHS.passwordResetConfirm, { token, password }),
+    verifyEmail: (token) => send(PATHS.verifyEmail, { token }),
+    resendVerification: () => sendSignedIn(PATHS.verifyEmailResend),
+    changeEmail: (newEmail, password) => sendSignedIn(PATHS.changeEmail, { new_email: newEmail, password }),
+    confirmEmailChange: (token) => send(PATHS.confirmEmail, { token })
   };
 }
 
@@ -418,7 +444,7 @@ function createAuthClient(options = {}) {
   if (typeof document !== "undefined") document.addEventListener("visibilitychange", onVisible);
   return {
     ...tokens,
-    ...createAccountCalls(post),
+    ...createAccountCalls(post, tokens),
     login,
     logout,
     logoutAll,

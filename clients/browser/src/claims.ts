@@ -12,6 +12,8 @@ export interface AccessTokenClaims {
   readonly sid?: string;
   readonly scope?: string;
   readonly client_id?: string;
+  /** Whether the account's address is verified (DESIGN §12). */
+  readonly email_verified?: boolean;
   readonly [claim: string]: unknown;
 }
 

@@ -224,7 +224,7 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
 
   return {
     ...tokens,
-    ...createAccountCalls(post),
+    ...createAccountCalls(post, tokens),
     login,
     logout,
     logoutAll,

@@ -4,4 +4,10 @@ export { createAuthClient } from "./client.js";
 export { AuthError, type Problem } from "./errors.js";
 export type { AccessTokenClaims } from "./claims.js";
 export type { AuthListener, AuthState, AuthStatus } from "./state.js";
-export type { AuthClient, AuthClientOptions, RegisteredUser, TokenSource } from "./types.js";
+export type {
+  AccountCalls,
+  AuthClient,
+  AuthClientOptions,
+  RegisteredUser,
+  TokenSource,
+} from "./types.js";

@@ -11,10 +11,13 @@ export interface AuthClientOptions {
   readonly silentRefresh?: boolean;
 }
 
-/** What `register` answers (201). */
-export interface RegisteredUser {
-  readonly user_id: string;
-}
+/**
+ * What `register` answers: the new account (201), or, when the deployment requires verified
+ * addresses, only that a link was mailed (202, the same for new and taken addresses).
+ */
+export type RegisteredUser =
+  | { readonly user_id: string; readonly verification_required?: undefined }
+  | { readonly user_id?: undefined; readonly verification_required: true };
 
 /** Where requests get the access token: the seam `fetch` and `attachAxios` share. */
 export interface TokenSource {
@@ -29,10 +32,29 @@ export interface TokenSource {
   renewAccessToken(rejected: string): Promise<string | null>;
 }
 
-/** DESIGN §11 (fixed): login, logout, logoutAll, fetch, isAuthenticated, onChange; and more. */
-export interface AuthClient extends TokenSource {
-  login(email: string, password: string): Promise<void>;
+/**
+ * The calls that do not touch the refresh cookie: registration and DESIGN §12's account
+ * lifecycle. Failures reject with AuthError (its `problem` the edge's problem+json body).
+ */
+export interface AccountCalls {
   register(email: string, password: string): Promise<RegisteredUser>;
+  /** Mails a reset link if the address has an account; resolves alike for every address. */
+  requestPasswordReset(email: string): Promise<void>;
+  /** Sets a new password with the link's token. Does not sign in; every session ends. */
+  resetPassword(token: string, password: string): Promise<void>;
+  /** Marks the address verified with the link's token (the next token says email_verified). */
+  verifyEmail(token: string): Promise<void>;
+  /** Mails a new verification link (signed in). */
+  resendVerification(): Promise<void>;
+  /** Mails a confirmation link to `newEmail` (signed in; the password confirms it is you). */
+  changeEmail(newEmail: string, password: string): Promise<void>;
+  /** Applies the email change the link's token was mailed for. */
+  confirmEmailChange(token: string): Promise<void>;
+}
+
+/** DESIGN §11 (fixed): login, logout, logoutAll, fetch, isAuthenticated, onChange; and more. */
+export interface AuthClient extends TokenSource, AccountCalls {
+  login(email: string, password: string): Promise<void>;
   logout(): Promise<void>;
   logoutAll(): Promise<void>;
   /** fetch with the access token; on 401 one shared refresh, then one retry. */

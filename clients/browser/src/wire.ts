@@ -9,11 +9,17 @@ export const REQUESTED_WITH = "auth-client";
  */
 export const REFRESH_HINT_COOKIE = "refresh_hint";
 
-/** The edge's paths (DESIGN §7, fixed), relative to `basePath`. */
+/** The edge's paths (DESIGN §7 and §12, fixed), relative to `basePath`. */
 export const PATHS = {
   register: "/auth/register",
   login: "/auth/login",
   refresh: "/auth/refresh",
   logout: "/auth/logout",
   logoutAll: "/auth/logout-all",
+  passwordReset: "/auth/password-reset",
+  passwordResetConfirm: "/auth/password-reset/confirm",
+  verifyEmail: "/auth/verify-email",
+  verifyEmailResend: "/auth/verify-email/resend",
+  changeEmail: "/auth/email",
+  confirmEmail: "/auth/email/confirm",
 } as const;

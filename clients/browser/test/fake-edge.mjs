@@ -10,12 +10,14 @@ export async function startFakeEdge() {
   let current = null;
   const state = {
     refreshes: 0,
-    /** Requests seen, in order: { method, path, authorization, headers }. */
+    /** Requests seen, in order: { method, path, authorization, headers, body }. */
     seen: [],
     /** When true, every protected call answers 401 whatever token it carries. */
     refuseAll: false,
     /** When true, /auth/refresh answers 401 (no session). */
     noSession: false,
+    /** path -> { status, body?, headers? }: what the account-lifecycle paths answer. */
+    answers: {},
   };
 
   function issue() {
@@ -26,16 +28,29 @@ export async function startFakeEdge() {
     return { access_token: current, token_type: "Bearer", expires_in: 600 };
   }
 
-  function send(res, status, body) {
-    res.writeHead(status, body === undefined ? {} : { "Content-Type": status < 400 ? "application/json" : "application/problem+json" });
+  function send(res, status, body, headers = {}) {
+    const type = body === undefined ? {} : { "Content-Type": status < 400 ? "application/json" : "application/problem+json" };
+    res.writeHead(status, { ...type, ...headers });
     res.end(body === undefined ? undefined : JSON.stringify(body));
   }
 
   const server = createServer((req, res) => {
     const path = new URL(req.url, "http://x").pathname;
-    state.seen.push({ method: req.method, path, authorization: req.headers.authorization ?? null, headers: req.headers });
-    req.resume();
+    const request = { method: req.method, path, authorization: req.headers.authorization ?? null, headers: req.headers, body: null };
+    state.seen.push(request);
+    const chunks = [];
+    req.on("data", (chunk) => chunks.push(chunk));
     req.on("end", () => {
+      if (chunks.length) request.body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      const answer = state.answers[path];
+      if (req.method === "POST" && answer) {
+        if (answer.bearer) {
+          if (current === null || state.refuseAll || req.headers.authorization !== `Bearer ${current}`) {
+            return send(res, 401, { status: 401, code: "unauthenticated" });
+          }
+        }
+        return send(res, answer.status, answer.body, answer.headers);
+      }
       if (req.method === "POST" && path === "/auth/login") return send(res, 200, issue());
       if (req.method === "POST" && path === "/auth/refresh") {
         state.refreshes += 1;
