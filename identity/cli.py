@@ -76,9 +76,11 @@ async def _keys(app: IdentityApp, rotate: bool, alg: str | None) -> None:
 
 
 async def _conformance(args: argparse.Namespace) -> int:
+    from identity.config_schema import split_host_port
     from identity.conformance.checks import Options
     from identity.conformance.client import Deployment
-    from identity.conformance.run import run
+    from identity.conformance.run import run, succeeded
+    from identity.mail_catcher import MailCatcher
 
     secrets: dict[str, str] = {}
     if args.credentials_file:
@@ -91,10 +93,16 @@ async def _conformance(args: argparse.Namespace) -> int:
         admin_credential=secrets.get("admin")
         or os.environ.get("IDENTITY_CONFORMANCE_ADMIN_CREDENTIAL"),
     )
-    results = await run(
-        deployment, Options(concurrency=args.concurrency, wait_grace=args.wait_grace)
-    )
-    return 0 if results and all(r.passed for r in results) else 1
+    mail = None
+    if args.smtp_capture:
+        mail = await MailCatcher(*split_host_port(args.smtp_capture)).start()
+    try:
+        options = Options(concurrency=args.concurrency, wait_grace=args.wait_grace, mail=mail)
+        results = await run(deployment, options)
+    finally:
+        if mail is not None:
+            await mail.stop()
+    return 0 if succeeded(results) else 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -129,6 +137,12 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         metavar="SECONDS",
         help="also wait this grace window out and check reuse after it (default: by successor)",
+    )
+    kit.add_argument(
+        "--smtp-capture",
+        metavar="HOST:PORT",
+        help="receive the deployment's mail here (its IDENTITY_SMTP_URL=smtp://HOST:PORT) to "
+        "check password reset and email verification; without it they are not checked",
     )
     keys = sub.add_parser("keys", help="signing keys")
     keys_sub = keys.add_subparsers(dest="action", required=True)

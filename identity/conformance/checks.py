@@ -20,6 +20,7 @@ from identity.conformance.client import (
     refresh_set_cookies,
 )
 from identity.domain.clock import FixedClock
+from identity.mail_catcher import MailCatcher
 from identity.v1 import admin_pb2
 from identity.verify import HttpJwksSource, Verifier
 
@@ -40,6 +41,7 @@ class Session:
 class Options:
     concurrency: int = 8
     wait_grace: float | None = None  # seconds; None skips the wait and checks reuse by successor
+    mail: MailCatcher | None = None  # the deployment's mail (--smtp-capture), for mail_checks
 
 
 Check = Callable[[Deployment, Session, Options], Awaitable[str]]

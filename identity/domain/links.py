@@ -13,7 +13,7 @@ import enum
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
@@ -96,3 +96,26 @@ def link_digest(token: object, purpose: LinkPurpose) -> bytes:
 def link_url(public_url: str, link: NewLink) -> str:
     """`{public_url}/#/<route>?token=…`: the token in the fragment only."""
     return f"{public_url.rstrip('/')}/#/{link.purpose.route}?token={quote(link.token, safe='')}"
+
+
+@dataclass(frozen=True)
+class FoundLink:
+    """A link `link_url` made, found again in a mail's text (by the dev inbox and the kit)."""
+
+    url: str = field(repr=False)
+    purpose: LinkPurpose
+    token: str = field(repr=False)
+
+
+_ROUTES = {purpose.route: purpose for purpose in LinkPurpose}
+_LINK_URL = re.compile(
+    r"https?://[^\s\"'<>#]+/#/(" + "|".join(_ROUTES) + r")\?token=([A-Za-z0-9_-]+)"
+)
+
+
+def find_links(text: str) -> list[FoundLink]:
+    """Every link of `link_url`'s shape in `text`, in order."""
+    return [
+        FoundLink(match.group(0), _ROUTES[match.group(1)], match.group(2))
+        for match in _LINK_URL.finditer(text)
+    ]
