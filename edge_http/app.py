@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from edge_http.config import EdgeSettings
 from edge_http.deps import EdgeDeps, default_verifier
+from edge_http.dev_inbox import DEV_INBOX_PATH, DevInboxRoutes
 from edge_http.identity_client import IdentityClient
 from edge_http.middleware import (
     CORSMiddleware,
@@ -33,6 +34,7 @@ from edge_http.routes_auth import AuthRoutes
 from edge_http.routes_email import EmailRoutes
 from edge_http.routes_public import PublicRoutes
 from edge_http.routes_sessions import SessionRoutes
+from identity.mail_catcher import MailCatcher
 from identity.verify import Verifier
 
 
@@ -58,9 +60,15 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    settings: EdgeSettings, identity: IdentityClient, *, verifier: Verifier | None = None
+    settings: EdgeSettings,
+    identity: IdentityClient,
+    *,
+    verifier: Verifier | None = None,
+    dev_inbox: MailCatcher | None = None,
 ) -> Starlette:
-    """The edge as an ASGI app. `verifier` defaults to one fed by identity's GetJwks."""
+    """The edge as an ASGI app. `verifier` defaults to one fed by identity's GetJwks.
+    `dev_inbox`: `identity dev`'s mail catcher, shown at /dev/inbox and linked from the demo
+    page; only `identity dev` passes one, so no deployment has that page."""
     deps = EdgeDeps(
         settings=settings,
         identity=identity,
@@ -75,13 +83,16 @@ def create_app(
         finally:
             await identity.aclose()
 
+    routes = [
+        *AuthRoutes(deps).routes(),
+        *EmailRoutes(deps).routes(),
+        *SessionRoutes(deps).routes(),
+        *PublicRoutes(deps, dev_inbox=None if dev_inbox is None else DEV_INBOX_PATH).routes(),
+    ]
+    if dev_inbox is not None:
+        routes += DevInboxRoutes(dev_inbox).routes()
     app = Starlette(
-        routes=[
-            *AuthRoutes(deps).routes(),
-            *EmailRoutes(deps).routes(),
-            *SessionRoutes(deps).routes(),
-            *PublicRoutes(deps).routes(),
-        ],
+        routes=routes,
         middleware=[
             Middleware(MetricsMiddleware, metrics=deps.metrics),
             Middleware(SecurityHeadersMiddleware, trusted_proxies=settings.trusted_proxies),

@@ -28,6 +28,7 @@ _STATIC = {
     "/": ("static/index.html", "text/html; charset=utf-8"),
     "/auth-client.js": ("static/auth-client.js", "text/javascript; charset=utf-8"),
     "/app.js": ("static/app.js", "text/javascript; charset=utf-8"),
+    "/account-mail.js": ("static/account-mail.js", "text/javascript; charset=utf-8"),
     "/style.css": ("static/style.css", "text/css; charset=utf-8"),
     "/favicon.svg": ("static/favicon.svg", "image/svg+xml"),
     "/openapi.json": ("openapi.json", "application/json"),
@@ -56,20 +57,31 @@ def _quoted(etag: str) -> str:
     return f'"{etag}"'
 
 
-def load_static() -> dict[str, StaticFile]:
+# The demo page's marker for the dev inbox: empty, except under `identity dev`, where it names
+# the inbox's path and the page shows links to it.
+DEV_INBOX_MARKER = b'<meta name="dev-inbox" content="" />'
+
+
+def load_static(dev_inbox: str | None = None) -> dict[str, StaticFile]:
     package = resources.files("edge_http")
     files: dict[str, StaticFile] = {}
     for path, (name, media_type) in _STATIC.items():
         body = package.joinpath(*name.split("/")).read_bytes()
+        if path == "/":
+            if DEV_INBOX_MARKER not in body:
+                raise ValueError(f"{name} lost its dev-inbox marker")
+            if dev_inbox is not None:
+                marked = DEV_INBOX_MARKER.replace(b'""', b'"' + dev_inbox.encode() + b'"')
+                body = body.replace(DEV_INBOX_MARKER, marked)
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         files[path] = StaticFile(body, media_type, etag)
     return files
 
 
 class PublicRoutes:
-    def __init__(self, deps: EdgeDeps) -> None:
+    def __init__(self, deps: EdgeDeps, dev_inbox: str | None = None) -> None:
         self._deps = deps
-        self._static = load_static()
+        self._static = load_static(dev_inbox)
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = [

@@ -2,7 +2,8 @@
 
 The demo URL is printed only once the edge is listening. Both addresses are checked before
 anything starts, so that a port held by another program is named, with the flag that moves it,
-instead of a URL that would lead to that other program.
+instead of a URL that would lead to that other program. Mail goes to IDENTITY_SMTP_URL, or,
+when that is unset, to a local catcher the edge shows at /dev/inbox (identity.dev_mail).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from identity import dev_data
 from identity.app import IdentityApp
 from identity.config import Settings
 from identity.config_schema import Variable, declared, split_host_port
+from identity.dev_mail import dev_mail
 from identity.domain.errors import ConfigurationError
 from identity.runtime import freeze_startup_objects, until_signal
 
@@ -115,7 +117,10 @@ def _claim_addresses(env: Mapping[str, str], settings: Settings) -> socket.socke
 async def run(settings: Settings, data_dir: Path, env: Mapping[str, str]) -> None:
     """Serve until SIGINT/SIGTERM; `env` holds the EDGE_* variables (flags included)."""
     # The edge's server and app load here, so that other commands start without them.
+    from edge_http.app import create_app
     from edge_http.config import EdgeSettings
+    from edge_http.dev_inbox import DEV_INBOX_PATH
+    from edge_http.identity_client import IdentityClient
     from edge_http.server import build_server
 
     EdgeSettings.from_env(env)  # refuse a bad EDGE_* variable before anything starts
@@ -124,12 +129,15 @@ async def run(settings: Settings, data_dir: Path, env: Mapping[str, str]) -> Non
     edge_address = _address(*edge_socket.getsockname()[:2])
     if ISSUER.text(env) is None:  # tokens name the demo's own origin, wherever it listens
         settings = dataclasses.replace(settings, issuer=f"http://{edge_address}")
+    settings, inbox = await dev_mail(settings)
     app = IdentityApp(settings)
     try:
         port = await app.start()
     except RuntimeError:  # grpc.aio could not bind: another program took the port since
         edge_socket.close()
         await app.stop(grace=0)
+        if inbox is not None:
+            await inbox.stop()
         host, port = split_host_port(settings.grpc_listen)
         in_use = OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
         raise PortTaken(_taken("--grpc-listen", host, port, in_use)) from None
@@ -146,7 +154,9 @@ async def run(settings: Settings, data_dir: Path, env: Mapping[str, str]) -> Non
     edge_env.setdefault("EDGE_ISSUER", settings.issuer)
     edge_env.setdefault("EDGE_AUDIENCE", settings.audience)
     edge_settings = EdgeSettings.from_env(edge_env)
-    edge = build_server(edge_settings)
+    edge = build_server(
+        edge_settings, create_app(edge_settings, IdentityClient(edge_settings), dev_inbox=inbox)
+    )
     freeze_startup_objects()
     edge_task = asyncio.create_task(edge.serve(sockets=[edge_socket]))
 
@@ -155,6 +165,8 @@ async def run(settings: Settings, data_dir: Path, env: Mapping[str, str]) -> Non
         with contextlib.suppress(asyncio.CancelledError):
             await edge_task
         await app.stop(grace=2.0)
+        if inbox is not None:
+            await inbox.stop()
 
     # uvicorn sets `started` once its server accepts on the socket; only then is the URL true.
     while not edge.started and not edge_task.done():
@@ -166,6 +178,9 @@ async def run(settings: Settings, data_dir: Path, env: Mapping[str, str]) -> Non
         f"identity gRPC on {grpc_host}:{port}; credentials in {data_dir / dev_data.CREDENTIALS}",
         file=sys.stderr,
     )
+    if inbox is not None:
+        where = f"http://{edge_settings.listen}{DEV_INBOX_PATH}"
+        print(f"mail to {inbox.url} is shown at {where}", file=sys.stderr)
     print(f"demo page: http://{edge_settings.listen}/", flush=True)
     await until_signal(stop, edge_task)
 

@@ -78,6 +78,11 @@ class MailCatcher:
         self._server: asyncio.Server | None = None
 
     @property
+    def keep(self) -> int:
+        """How many mails are kept (the oldest goes when one more arrives)."""
+        return self._mails.maxlen or 0
+
+    @property
     def url(self) -> SmtpUrl:
         """Plain `smtp://` without STARTTLS: the catcher listens on loopback only."""
         host = f"[{self.host}]" if ":" in self.host else self.host

@@ -1,5 +1,6 @@
 // The demo page. Everything shown comes from the server and is written with textContent, never
 // as HTML: user agents and addresses in the session list are data, not markup.
+import { setUpAccountMail } from "/account-mail.js";
 import { createAuthClient } from "/auth-client.js";
 
 export const auth = createAuthClient();
@@ -100,7 +101,13 @@ $("register-form").addEventListener("submit", async (event) => {
   const password = String(data.get("password"));
   await busy(form.querySelector("button"), async () => {
     try {
-      await auth.register(email, password);
+      const answer = await auth.register(email, password);
+      if (answer.verification_required) {
+        // IDENTITY_EMAIL_VERIFICATION=required: no sign-in before the mailed link is opened.
+        form.reset();
+        say("Check your mail: open the link we sent, then sign in.", "success");
+        return;
+      }
       await auth.login(email, password);
       form.reset();
       say("");
@@ -327,3 +334,5 @@ auth.ready().then((authenticated) => {
   shown = authenticated;
   render({ authenticated });
 });
+
+setUpAccountMail(auth, { $, busy, say, toast, describeError, selectTab });
