@@ -48,21 +48,18 @@ export function setUpAccountMail(auth, ui) {
   }
 
   // ---- forgot password ------------------------------------------------------------------------
-  function showForgot(show) {
-    $("forgot-form").hidden = !show;
-    $("login-form").hidden = show;
+  // selectTab (app.js) hides the forgot form again.
+  function showForgot() {
+    $("forgot-form").hidden = false;
+    $("login-form").hidden = true;
   }
-  for (const tab of ["tab-login", "tab-register"]) $(tab).addEventListener("click", () => showForgot(false));
   $("forgot-open").addEventListener("click", () => {
     const typed = $("login-form").elements.namedItem("email").value;
     $("forgot-form").elements.namedItem("email").value = typed;
     say("");
-    showForgot(true);
+    showForgot();
   });
-  $("forgot-cancel").addEventListener("click", () => {
-    showForgot(false);
-    selectTab("login");
-  });
+  $("forgot-cancel").addEventListener("click", () => selectTab("login"));
   $("forgot-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = event.currentTarget;
@@ -71,7 +68,6 @@ export function setUpAccountMail(auth, ui) {
       try {
         await auth.requestPasswordReset(email);
         form.reset();
-        showForgot(false);
         selectTab("login");
         say("If an account uses that address, a reset link is on its way.", "success");
       } catch (error) {
@@ -103,7 +99,7 @@ export function setUpAccountMail(auth, ui) {
             notice("That link is invalid or has expired.", "error");
           } else {
             selectTab("login");
-            showForgot(true);
+            showForgot();
             say("That link is invalid or has expired: ask for a new one.");
           }
         } else {

@@ -67,6 +67,7 @@ function selectTab(name) {
     $(`tab-${tab}`).setAttribute("aria-selected", String(selected));
     $(`${tab}-form`).hidden = !selected;
   }
+  $("forgot-form").hidden = true; // "Forgot password?" (account-mail.js) stands in for sign-in
   $("auth-message").textContent = "";
 }
 $("tab-login").addEventListener("click", () => selectTab("login"));
