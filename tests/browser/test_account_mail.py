@@ -139,3 +139,29 @@ async def test_the_verify_banner_goes_once_the_mailed_link_is_opened(
     await expect(page.locator("#status")).to_have_text("Signed in")
     await expect(page.locator("#sessions li").first).to_be_visible()
     await expect(banner).to_be_hidden()
+
+
+async def test_an_email_change_applies_once_the_new_address_opens_its_link(
+    context: BrowserContext, mailing_site: MailingSite, unique_email
+):
+    old, new = unique_email(), unique_email()
+    page = await open_page(context, mailing_site.url)
+    await sign_up(page, old)
+    await page.fill("#email-form input[name=new_email]", new)
+    await page.fill("#email-form input[name=password]", PASSWORD)
+    await page.click("#email-form button[type=submit]")
+    await expect(page.locator("#toast")).to_contain_text(f"We mailed a link to {new}")
+    link = await link_in_mail(mailing_site.catcher, new, "confirm")
+    await page.click("#logout")
+    await expect(page.locator("#status")).to_have_text("Signed out")
+
+    opened = await context.new_page()
+    await opened.goto(link)
+    await expect(opened.locator("#notice-text")).to_have_text(
+        "Your new address is confirmed: sign in with it from now on."
+    )
+    await assert_no_token_in_the_address_bar(opened)
+    await opened.fill("#login-form input[name=email]", new)
+    await opened.fill("#login-form input[name=password]", PASSWORD)
+    await opened.click("#login-form button[type=submit]")
+    await expect(opened.locator("#status")).to_have_text("Signed in")
