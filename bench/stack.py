@@ -173,6 +173,9 @@ class IdentityStack:
             IDENTITY_MASTER_KEY=self.master_key,
             IDENTITY_MIGRATE="true",
             IDENTITY_LOG_LEVEL="WARNING",
+            # One process per server (pinned and measured as one); bench.workers asks for more.
+            IDENTITY_WORKERS="1",
+            EDGE_WORKERS="1",
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)

@@ -8,20 +8,29 @@ import os
 import sys
 from collections.abc import Sequence
 
-from edge_http.config import LOG_LEVEL, EdgeSettings
-from edge_http.server import build_server
+from edge_http.config import LOG_LEVEL, WORKERS, EdgeSettings
+from edge_http.server import build_server, serve_as_worker
 from identity import runtime
 from identity.logs import configure
 from identity.runtime import freeze_startup_objects
+from identity.workers import Workers, available_cores
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edge-http", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="serve the edge (configured by EDGE_* variables)")
-    parser.parse_args(argv)
+    serve = commands.add_parser("serve", help="serve the edge (configured by EDGE_* variables)")
+    serve.add_argument("--workers", metavar="N", help=f"processes (overrides {WORKERS.name})")
+    serve.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)  # set by the parent
+    args = parser.parse_args(argv)
     try:
         settings = EdgeSettings.from_env(os.environ)
+        requested = (
+            WORKERS.read(os.environ) if args.workers is None else WORKERS.parse(args.workers)
+        )
+        workers = available_cores() if requested is None else requested
+        if workers > 1 and args.worker_of is None and settings.listen_port == 0:
+            raise ValueError("EDGE_LISTEN: workers share one port, so it cannot be 0")
     except ValueError as exc:
         print(f"edge-http: {exc}", file=sys.stderr)
         return 2
@@ -33,9 +42,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     configure(LOG_LEVEL.value(os.environ))
+    log = logging.getLogger(__name__)
+    if args.worker_of is None and workers > 1:
+        log.info("edge listening on http://%s with %d workers", settings.listen, workers)
+        command = [sys.executable, "-m", "edge_http.cli", "serve"]
+        return Workers(command, workers, os.environ).run()
     server = build_server(settings)
     freeze_startup_objects()
-    logging.getLogger(__name__).info("edge listening on http://%s", settings.listen)
+    if args.worker_of is not None:
+        runtime.run(serve_as_worker(server, settings, args.worker_of))
+        return 0
+    log.info("edge listening on http://%s", settings.listen)
     runtime.run(server.serve())
     return 0
 

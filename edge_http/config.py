@@ -56,6 +56,16 @@ CREDENTIAL_FILE = Variable(
     default_doc="—",
 )
 LOG_LEVEL = Variable("EDGE_LOG_LEVEL", TEXT, "INFO", "log level of `edge-http serve`")
+WORKERS = Variable(
+    "EDGE_WORKERS",
+    INTEGER,
+    None,
+    "processes `edge-http serve` runs on the one port (SO_REUSEPORT), each with its own event loop"
+    " and identity channel; the connection limit applies to each; `--workers` overrides it",
+    low=1,
+    high=256,
+    default_doc="one per core",
+)
 
 
 class Secret:
@@ -268,5 +278,6 @@ VARIABLES: tuple[Variable[Any], ...] = (
     CREDENTIAL,
     CREDENTIAL_FILE,
     *(variable for _, variable in declared(EdgeSettings)),
+    WORKERS,
     LOG_LEVEL,
 )

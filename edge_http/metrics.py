@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from identity.workers import MULTIPROC_DIR
 
 __all__ = ["CONTENT_TYPE_LATEST", "EdgeMetrics"]
 
@@ -54,4 +59,11 @@ class EdgeMetrics:
         self.request_seconds.labels(route=route).observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """This edge's metrics; under `edge-http serve --workers N`, those of every worker
+        (each writes its samples to the shared folder: identity/workers.py)."""
+        directory = os.environ.get(MULTIPROC_DIR)
+        if directory is None:
+            return generate_latest(self.registry)
+        everyone = CollectorRegistry()
+        MultiProcessCollector(everyone, path=directory)  # type: ignore[no-untyped-call]
+        return generate_latest(everyone)

@@ -2,11 +2,17 @@
 
 `identity dev` runs it next to the gRPC server and stops it with `server.should_exit = True`;
 both it and `edge-http serve` build the server here, so both enforce the same limits.
+`edge-http serve --workers N` runs `serve_as_worker` in each of N processes (identity/workers.py):
+each binds the port itself with SO_REUSEPORT, so the kernel spreads connections over them, and
+each runs the same server, limits and protocol class included. (uvicorn's own multi-worker mode
+would need an import string for the app, and shares one accepting socket instead.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 from typing import Any
 
 import uvicorn
@@ -40,6 +46,33 @@ def build_server(settings: EdgeSettings, app: ASGIApp | None = None) -> uvicorn.
         timeout_graceful_shutdown=10,
     )
     return uvicorn.Server(config)
+
+
+async def serve_as_worker(server: uvicorn.Server, settings: EdgeSettings, parent: int) -> None:
+    """Serve on the port shared with the other workers until SIGTERM (uvicorn's graceful
+    shutdown), or until the parent process is gone."""
+    from identity.workers import parent_gone
+
+    async def exit_when_orphaned() -> None:
+        await parent_gone(parent)
+        server.should_exit = True
+
+    listening = shared_port_socket(settings.listen_host, settings.listen_port)
+    watch = asyncio.create_task(exit_when_orphaned())
+    try:
+        await server.serve(sockets=[listening])
+    finally:
+        watch.cancel()
+
+
+def shared_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port with SO_REUSEPORT: every worker binds its own."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    listening = socket.socket(family, kind, proto)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listening.bind(address)
+    return listening
 
 
 def _http_options(settings: EdgeSettings) -> dict[str, Any]:

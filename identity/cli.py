@@ -10,14 +10,18 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from identity import dev_server, logs, runtime
 from identity.app import IdentityApp
-from identity.config import DATA_DIR, LOG_LEVEL, Settings
-from identity.domain.errors import IdentityError
+from identity.config import DATA_DIR, LOG_LEVEL, WORKERS, Settings
+from identity.domain.errors import ConfigurationError, IdentityError
 from identity.persistence.database import migrate
 from identity.runtime import freeze_startup_objects, until_signal
+from identity.workers import Workers, available_cores, parent_gone, serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +37,10 @@ def _data_dir(args: argparse.Namespace, env: Mapping[str, str]) -> Path | None:
 STOP_GRACE = 10.0
 
 
-async def serve(settings: Settings) -> None:
-    """One process serving until SIGTERM/SIGINT, then drained and stopped. A future
-    `--workers N` runs this in each worker and forwards the signal: each drains itself."""
+async def serve(settings: Settings, parent: int | None = None) -> None:
+    """One process serving until SIGTERM/SIGINT, then drained and stopped. `--workers N` runs
+    this in each worker (`parent` set: it also stops when the parent is gone) and forwards the
+    signal to them: each drains itself."""
     app = IdentityApp(settings)
     await app.start()
     freeze_startup_objects()
@@ -46,7 +51,40 @@ async def serve(settings: Settings) -> None:
         await app.stop(grace=STOP_GRACE)
         log.info("stopped %.1f s after the signal", time.monotonic() - started)
 
-    await until_signal(drain_and_stop)
+    await until_signal(drain_and_stop, None if parent is None else parent_gone(parent))
+
+
+def worker_count(requested: int | None, settings: Settings) -> int:
+    """IDENTITY_WORKERS (or --workers), else one per core; SQLite runs one process only."""
+    if make_url(settings.database_url).get_backend_name() == "sqlite":
+        if requested is not None and requested > 1:
+            raise ConfigurationError(
+                f"IDENTITY_WORKERS={requested}: SQLite is served by one process (its revocations"
+                " reach the memory of that process only, and the file has one writer); use"
+                " PostgreSQL to run more workers, or leave IDENTITY_WORKERS unset"
+            )
+        if requested is None:
+            log.info("SQLite: one process serves (IDENTITY_WORKERS needs PostgreSQL)")
+        return 1
+    count = requested if requested is not None else available_cores()
+    if count > 1 and settings.grpc_listen.rpartition(":")[2] == "0":
+        raise ConfigurationError(
+            "IDENTITY_GRPC_LISTEN: workers share one port, so it cannot be 0 (any free port)"
+        )
+    return count
+
+
+def serve_workers(settings: Settings, count: int) -> int:
+    """The parent of `count` workers: migrates (if told) and makes the first key once, so the
+    workers do not race for it, serves their metrics, and returns when all have stopped."""
+    asyncio.run(_with_app(settings, lambda app: app.keyring.start()))
+    env = {k: v for k, v in os.environ.items() if k != "IDENTITY_METRICS_LISTEN"}
+    workers = Workers([sys.executable, "-m", "identity.cli", "serve"], count, env)
+    if settings.metrics_listen:
+        port = serve_metrics(settings.metrics_listen, workers.metrics_dir)
+        log.info("metrics of every worker listening", extra={"port": port})
+    log.info("identity serve: %d workers on %s", count, settings.grpc_listen)
+    return workers.run()
 
 
 async def _with_app(settings: Settings, action: Callable[[IdentityApp], Awaitable[None]]) -> None:
@@ -113,7 +151,9 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir", help=f"data folder (sets {DATA_DIR.name}; default {DATA_DIR.default})"
     )
     dev_server.add_arguments(dev_cmd)
-    sub.add_parser("serve", help="run the identity gRPC service")
+    serve_cmd = sub.add_parser("serve", help="run the identity gRPC service")
+    serve_cmd.add_argument("--workers", metavar="N", help=f"processes (overrides {WORKERS.name})")
+    serve_cmd.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)  # set by the parent
     for name, text in (("migrate", "upgrade the database schema to head"),):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--data-dir", help="use a dev data folder instead of the environment")
@@ -154,6 +194,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _requested_workers(flag: str | None) -> int | None:
+    try:
+        return WORKERS.read(os.environ) if flag is None else WORKERS.parse(flag)
+    except ValueError as exc:
+        raise ConfigurationError(f"--workers / {exc}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure(LOG_LEVEL.value(os.environ))
@@ -166,6 +213,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "dev" and data_dir is not None:
             runtime.run(dev_server.run(settings, data_dir, env))
         elif args.command == "serve":
+            if args.worker_of is not None:
+                runtime.run(serve(replace(settings, reuse_port=True), parent=args.worker_of))
+                return 0
+            count = worker_count(_requested_workers(args.workers), settings)
+            if count > 1:
+                return serve_workers(settings, count)
             runtime.run(serve(settings))
         elif args.command == "migrate":
             app = IdentityApp(settings)

@@ -56,6 +56,16 @@ DATA_DIR = Variable(
     "data folder of `identity dev` (SQLite, master key, credentials)",
 )
 LOG_LEVEL = Variable("IDENTITY_LOG_LEVEL", TEXT, "INFO", "log level")
+WORKERS = Variable(
+    "IDENTITY_WORKERS",
+    INTEGER,
+    None,
+    "processes `identity serve` runs on the one gRPC port (SO_REUSEPORT), each with its own event"
+    " loop and database pool; `--workers` overrides it",
+    low=1,
+    high=256,
+    default_doc="one per core on PostgreSQL; 1 on SQLite (one process owns the file)",
+)
 
 
 @dataclass(frozen=True)
@@ -248,6 +258,8 @@ class Settings:
         ADDRESS,
         "host:port for Prometheus /metrics; unset disables it",
     )
+    # Set by `identity serve --workers N` in each worker: the port is shared with the others.
+    reuse_port: bool = False
     default_client_id: str = "spa"
     default_scope: str = "api"
     email_verification: str = setting(
@@ -375,6 +387,7 @@ class Settings:
 # The README's configuration table lists these, in this order (tests/test_readme.py).
 VARIABLES: tuple[Variable[Any], ...] = (
     *(variable for _, variable in declared(Settings)),
+    WORKERS,
     DATA_DIR,
     LOG_LEVEL,
 )

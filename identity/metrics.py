@@ -26,8 +26,11 @@ RPC_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 HASH_SHED = Counter("identity_password_hash_shed_total", "Hashing requests shed under load")
+# With `--workers`, the sum over the live workers (identity/workers.py, multiprocess mode).
 HASH_IN_FLIGHT = Gauge(
-    "identity_password_hashes_in_flight", "Password hashes running or queued for a hash thread"
+    "identity_password_hashes_in_flight",
+    "Password hashes running or queued for a hash thread",
+    multiprocess_mode="livesum",
 )
 MAIL_PENDING = Gauge(
     "identity_mail_outbox_pending", "Mails in the outbox not delivered yet (given-up ones excluded)"

@@ -29,6 +29,9 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.http2.min_ping_interval_without_data_ms", 30_000),
         ("grpc.http2.max_ping_strikes", 2),
         ("grpc.max_connection_idle_ms", 15 * 60_000),
+        # Workers of one `identity serve --workers N` bind the same port; a lone server does
+        # not, so that a second one started on its port fails instead of taking half the calls.
+        ("grpc.so_reuseport", int(settings.reuse_port)),
     ]
 
 

@@ -31,13 +31,58 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def child_pids(parent: int) -> list[int]:
+    """The processes whose parent is `parent`, from /proc (field 4 of each stat)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            if int(stat.rpartition(")")[2].split()[1]) == parent:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def accepted_connections(server_port: int, pids: list[int]) -> dict[int, set[str]]:
+    """For each of `pids`, the established TCP connections it holds whose local port is
+    `server_port` (as socket inodes, from /proc/net/tcp{,6} and the process's descriptors;
+    gRPC listens on IPv6 sockets, with IPv4 peers mapped)."""
+    port = f":{server_port:04X}"
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(port) and fields[3] == "01":  # 01: ESTABLISHED
+                inodes.add(f"socket:[{fields[9]}]")
+    held: dict[int, set[str]] = {}
+    for pid in pids:
+        held[pid] = set()
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue  # closed meanwhile
+            if link in inodes:
+                held[pid].add(link)
+    return held
+
+
 class ServeProcess:
     """One `identity serve`; with `metrics=True` it also serves Prometheus /metrics. Its JSON log
     goes to a file, shown when it fails to start. On SIGTERM it drains for `drain_period`
-    seconds (IDENTITY_DRAIN_PERIOD; shorter than the default, to keep the tests short)."""
+    seconds (IDENTITY_DRAIN_PERIOD; shorter than the default, to keep the tests short). With
+    `workers` > 1 it is the parent of that many worker processes (`worker_pids`)."""
 
     def __init__(
-        self, database_url: str, port: int, *, metrics: bool = False, drain_period: int = 1
+        self,
+        database_url: str,
+        port: int,
+        *,
+        metrics: bool = False,
+        drain_period: int = 1,
+        workers: int | None = 1,
     ) -> None:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("IDENTITY_")}
         self.env.update(
@@ -47,6 +92,8 @@ class ServeProcess:
             IDENTITY_GRPC_LISTEN=f"127.0.0.1:{port}",
             IDENTITY_DRAIN_PERIOD=str(drain_period),
         )
+        if workers is not None:  # one process per replica unless asked (the default is per core)
+            self.env["IDENTITY_WORKERS"] = str(workers)
         self.port = port
         self.target = f"127.0.0.1:{port}"
         self.metrics_url = ""
@@ -90,6 +137,10 @@ class ServeProcess:
                         continue
         finally:
             await channel.close()
+
+    def worker_pids(self) -> list[int]:
+        assert self.proc is not None
+        return child_pids(self.proc.pid)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
