@@ -83,6 +83,7 @@ class IdentityApp:
                 settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
             ),
             workers=settings.hash_workers,
+            max_waiting=settings.hash_queue,
             priority=settings.hash_priority,
         )
         lifetimes = SessionLifetimes(idle=settings.session_idle, absolute=settings.session_absolute)

@@ -34,6 +34,7 @@ from identity.config_schema import (
 )
 from identity.domain.errors import ConfigurationError
 from identity.domain.hash_params import (
+    DEFAULT_HASH_QUEUE,
     HASH_PRIORITIES,
     MIN_MEMORY_KIB,
     MIN_PARALLELISM,
@@ -170,11 +171,21 @@ class Settings:
         high=256,
         default_doc="number of cores",
     )
+    hash_queue: int = setting(
+        "IDENTITY_HASH_QUEUE",
+        INTEGER,
+        DEFAULT_HASH_QUEUE,
+        "password hashes (logins) that may wait for a hash thread, per process; beyond it a"
+        " login is refused at once with RESOURCE_EXHAUSTED and a retry delay",
+        low=0,
+        high=100_000,
+    )
     hash_priority: str = setting(
         "IDENTITY_HASH_PRIORITY",
         choice(HASH_PRIORITIES, fold_case=True),
         HASH_PRIORITIES[0],
-        "CPU priority of the hash threads: idle (only CPU nothing else wants) or low (nice +10)",
+        "CPU priority of the hash threads: low (nice +10: yields to the event loop, never"
+        " starves) or idle (only CPU no other thread wants; see identity/domain/hash_params.py)",
     )
     reuse_revokes_all: bool = setting(
         "IDENTITY_REUSE_REVOKES_ALL",

@@ -1,4 +1,4 @@
-"""Argon2id parameters: OWASP's floors, and the CPU priorities the hash threads may run at."""
+"""Argon2id parameters: OWASP's floors, the CPU priorities of the hash threads, their queue."""
 
 from __future__ import annotations
 
@@ -9,14 +9,19 @@ MIN_MEMORY_KIB = 19456
 MIN_TIME_COST = 2
 MIN_PARALLELISM = 1
 # Hash threads never make the event loop thread (Introspect, refreshes, the rest of each login)
-# wait for a core. "idle" (the default) runs them under SCHED_IDLE: the kernel gives them only
-# CPU no other thread wants, and preempts them the moment one does. Measured in the login storm
-# of bench/login.py on 2 cores: the introspection p99 during the storm 9-23 ms against 27-40 ms
-# with nice +10 alone, at the same login rate. The price: if other work keeps every core busy
-# (an overloaded event loop, a busy neighbour process), logins get next to no CPU; the bounded
-# queue of the hash pool then sheds them with Overloaded. "low" (nice +10 only) keeps logins
-# moving at about a tenth of a contended core instead, for hosts shared with other busy processes.
-HASH_PRIORITIES = ("idle", "low")  # the first is the default
+# wait for a core. "low" (the default) runs them at nice +10: on a core both want, the kernel's
+# fair scheduler gives the loop thread about nine tenths (weights 1024 against 110) and the hash
+# about one tenth, so hashing always progresses. "idle" runs them under SCHED_IDLE: they get only
+# CPU no other thread of any process wants. That kept the introspection p99 of a login storm at
+# 9-23 ms against 27-40 ms with "low" (bench/login.py, 2 cores), but it lets any other work
+# outrun the hashes: with the edge, the database, the load generator and the refusals busy, the
+# hashes got 0.24 of a core and logins fell to 8.4/s at 32 clients (issue 19). On a host shared
+# with other busy processes "idle" can stop logins altogether; it suits a host identity has to
+# itself, when the p99 of other calls matters more than logins under overload.
+HASH_PRIORITIES = ("low", "idle")  # the first is the default
+# Calls that may wait for a hash thread, per process (IDENTITY_HASH_QUEUE): 64 concurrent logins
+# wait their turn rather than being refused. A waiting call holds no hash memory, only its task.
+DEFAULT_HASH_QUEUE = 64
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,13 @@ class Accounts:
         normalized = normalize_password(password)
         if not normalized:
             raise InvalidArgument("password: required")
+        # With the hash queue full, refused here: input checked, nothing read yet (issue 19).
+        with self._hashing.admission():
+            return await self._login(email_key, normalized, client_id, client)
+
+    async def _login(
+        self, email_key: str, normalized: str, client_id: str, client: ClientInfo
+    ) -> IssuedTokens:
         client_id = _client_id(client_id, self._settings.default_client_id)
         keys = (account_key(email_key), ip_key(client.ip))
         now = self._clock.now()

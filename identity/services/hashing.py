@@ -1,4 +1,5 @@
-"""Argon2id password hashing in a bounded pool off the event loop, shedding load when it queues."""
+"""Argon2id password hashing in a bounded pool off the event loop: a bounded queue waits for a
+hash thread, and a call beyond it is refused at once."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import TypeVar
 
 from argon2 import PasswordHasher, Type
@@ -15,22 +17,24 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from identity import metrics
 from identity.domain.errors import Overloaded
-from identity.domain.hash_params import HASH_PRIORITIES, Argon2Params
+from identity.domain.hash_params import DEFAULT_HASH_QUEUE, HASH_PRIORITIES, Argon2Params
 
 R = TypeVar("R")
 HASH_THREAD_NICENESS = 10  # what the priorities in HASH_PRIORITIES mean: see their comment
+# Set while a task holds a place taken by `admission()`: its hashes use that place.
+_ADMITTED: ContextVar[bool] = ContextVar("hash_admitted", default=False)
 
 
 class PasswordHashing:
     """At most `workers` hashes run at once (argon2-cffi releases the GIL); at most `max_waiting`
-    more wait; beyond that a call fails fast with Overloaded so a login storm cannot starve the
-    other RPCs or memory (each hash holds `memory_kib`)."""
+    more wait for a thread, in order; beyond that a call fails at once with Overloaded, so a
+    login storm cannot exhaust memory or tasks (each running hash holds `memory_kib`)."""
 
     def __init__(
         self,
         params: Argon2Params,
         workers: int | None = None,
-        max_waiting: int | None = None,
+        max_waiting: int = DEFAULT_HASH_QUEUE,
         priority: str = HASH_PRIORITIES[0],
     ) -> None:
         if priority not in HASH_PRIORITIES:
@@ -44,9 +48,7 @@ class PasswordHashing:
             type=Type.ID,
         )
         self._workers = workers or max(1, os.cpu_count() or 1)
-        self._max_in_flight = self._workers + (
-            max_waiting if max_waiting is not None else 4 * self._workers
-        )
+        self._max_in_flight = self._workers + max_waiting
         self._pool = ThreadPoolExecutor(
             max_workers=self._workers,
             thread_name_prefix="argon2",
@@ -58,18 +60,43 @@ class PasswordHashing:
         # same as a wrong password.
         self._dummy = self._hasher.hash(os.urandom(16).hex())
 
-    async def _run(self, fn: Callable[..., R], *args: str) -> R:
+    @contextlib.contextmanager
+    def admission(self) -> Iterator[None]:
+        """A place in the queue for the hashes this task runs inside the block, or Overloaded at
+        once when the queue is full: a login takes it before any other work (its database
+        reads), so a refusal costs only this check, and an admitted login is never refused
+        halfway. Nested admissions share the outer place."""
+        if _ADMITTED.get():
+            yield
+            return
+        self._enter()
+        admitted = _ADMITTED.set(True)
+        try:
+            yield
+        finally:
+            _ADMITTED.reset(admitted)
+            self._leave()
+
+    def _enter(self) -> None:
         if self._in_flight >= self._max_in_flight:
             metrics.HASH_SHED.inc()
             raise Overloaded(retry_after=1)
         self._in_flight += 1
         metrics.HASH_IN_FLIGHT.inc()
+
+    def _leave(self) -> None:
+        self._in_flight -= 1
+        metrics.HASH_IN_FLIGHT.dec()
+
+    async def _run(self, fn: Callable[..., R], *args: str) -> R:
+        loop = asyncio.get_running_loop()
+        if _ADMITTED.get():
+            return await loop.run_in_executor(self._pool, fn, *args)
+        self._enter()
         try:
-            loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._pool, fn, *args)
         finally:
-            self._in_flight -= 1
-            metrics.HASH_IN_FLIGHT.dec()
+            self._leave()
 
     async def hash(self, password: str) -> str:
         return await self._run(self._hasher.hash, password)

@@ -115,7 +115,7 @@ async def test_an_over_long_password_needs_no_hash_even_when_the_hash_pool_is_fu
     """Checklist CR-12, made deterministic instead of timed: with the one hash worker and its
     queue busy, anything that needs Argon2 is shed (RESOURCE_EXHAUSTED, "too many requests"),
     so an over-long password answered INVALID_ARGUMENT was refused before any hash."""
-    s = await start_identity("sqlite", hash_workers=1, argon2_time_cost=30)
+    s = await start_identity("sqlite", hash_workers=1, hash_queue=4, argon2_time_cost=30)
     email = unique_email()
     await register_and_login(s, email)
 
