@@ -7,8 +7,10 @@ with a small leeway, and, where revocation state is known, the session not revok
 codec's (jose.py); the rules here are those of an RFC 9068 access token.
 
 Security note for callers: PyJWT accepts more than one encoding of one signed token (a padded
-signature segment, an ECDSA (r, n-s) signature), so never key a cache or deny list on the raw
-token string; key on `jti` and `sid`.
+signature segment, an ECDSA (r, n-s) signature), so never key a deny list on the raw token
+string; key it on `jti` and `sid`. A cache of tokens already verified may be keyed by the exact
+string only because every hit re-checks the times and revocation by `jti`/`sid`/user
+(identity/verify/claims_cache.py): a re-encoding merely misses it.
 """
 
 from __future__ import annotations
@@ -101,12 +103,19 @@ def verify_access_token(
     return _check_claims(payload, policy, now)
 
 
+def valid_window(exp: int, nbf: int, iat: int, leeway: float) -> tuple[float, float]:
+    """The POSIX times at which a token with these claims is inside its lifetime, `leeway`
+    seconds of clock skew allowed either way (RFC 7519 §4.1.4, §4.1.5)."""
+    return max(nbf, iat) - leeway, exp + leeway
+
+
 def check_times(exp: int, nbf: int, iat: int, current: float, leeway: float) -> None:
     """exp, nbf and iat against `current` (a POSIX time) with `leeway` seconds, on the full
-    check and on every cache hit alike (RFC 7519 §4.1.4, §4.1.5)."""
-    if current > exp + leeway:
+    check and on a cache hit outside the window it stored (claims_cache) alike."""
+    start, end = valid_window(exp, nbf, iat, leeway)
+    if current > end:
         raise ExpiredToken("token expired")
-    if nbf > current + leeway or iat > current + leeway:
+    if current < start:
         raise NotYetValid("token not yet valid")
 
 

@@ -52,8 +52,7 @@ class AccessTokens:
         self._clock = clock
         # Introspect and the user-authenticated RPCs see the same token many times in its
         # minutes of life; a hit skips the signature check, never the time or revocation checks.
-        self._cache = ClaimsCache(DEFAULT_CACHE_SIZE)
-        self._leeway = policy.leeway.total_seconds()
+        self._cache = ClaimsCache(DEFAULT_CACHE_SIZE, policy.leeway.total_seconds())
 
     def issue(
         self,
@@ -69,7 +68,7 @@ class AccessTokens:
         ttl = int(self._ttl.total_seconds())
         jti = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode("ascii")
         claims = {
-            "jti": jti,  # first: a claims cache finds it without decoding the whole payload
+            "jti": jti,
             "iss": self.policy.issuer,
             "sub": user_id,
             "aud": self.policy.audience,
@@ -91,7 +90,7 @@ class AccessTokens:
         """An active access token's claims, or InvalidToken (a subclass of Unauthenticated)."""
         now = self._clock.now()
         keys = self._keyring.verification_keys
-        entry = self._cache.hit(token, keys, now.timestamp(), self._leeway, self._revocations)
+        entry = self._cache.hit(token, keys, now.timestamp(), self._revocations)
         if entry is not None:
             return entry.claims
         claims = check_active(token, keys, self.policy, now, self._revocations)

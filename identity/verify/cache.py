@@ -82,6 +82,12 @@ class KeyCache:
     def loaded(self) -> bool:
         return self._set is not None
 
+    def fresh(self, now: float) -> Mapping[str, VerificationKey] | None:
+        """The keys while the set has not expired at `now`; None when a refresh is due. Lock-free
+        and one call: every cache hit of the Verifier asks it."""
+        current = self._set
+        return None if current is None or now >= current.expires_at else current.keys
+
     def stale(self, now: float) -> bool:
         """Whether a plain refresh() could have anything to do: no set yet, or it expired.
         Lock-free, so the common case (a fresh set) costs one comparison."""

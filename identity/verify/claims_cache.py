@@ -1,22 +1,19 @@
-"""Verified claims kept by `jti`, so a token seen again skips the signature check.
+"""Claims of tokens already verified, kept under the exact token string: a token seen again
+is answered with a dictionary lookup and a few comparisons instead of a signature check.
 
 Used by identity.verify's Verifier and by identity's own token check (Introspect and the
 user-authenticated RPCs): one cache, no I/O; the rules it re-checks are token_rules' own.
 
-Why `jti` and never the token string (DESIGN §4): PyJWT, and JOSE in general, can read several
-encodings of one signed token (a padded segment, an ECDSA (r, n-s) signature). A deny list or
-cache keyed by the string lets a re-encoded token dodge it; one keyed by `jti` does not.
-
-A hit needs all of:
-- an entry under the token's `jti`, and the presented string *identical* to the one that was
-  verified (any other encoding, or the same claims with another or a stripped signature, is a
-  miss and goes through the full check, which then replaces the entry);
+Why the exact string may be the key (DESIGN §4): PyJWT, and JOSE in general, can read several
+encodings of one signed token (a padded segment, an ECDSA (r, n-s) signature). A *deny list* keyed
+by the string would let a re-encoded token dodge it; this cache only *answers* for a string it
+verified in full, and every answer re-checks what may have changed since, by the claims:
 - the key that verified it still published, unchanged, under its `kid`;
-- and, checked again on every hit: `exp` (and `nbf`/`iat`) against the clock with the leeway,
-  and the revocation view (session, `jti`, user not-before).
-
-The `jti` is read from the payload without a full JSON parse; it is only an index: what decides
-a hit is the exact string comparison, so a crafted payload can at worst cause a miss.
+- `exp` (and `nbf`/`iat`) against the clock, with the leeway;
+- the revocation view: session (`sid`), `jti`, the user's not-before.
+Another encoding of a cached token is a miss, is verified in full (and then cached too, under its
+own string), and is refused by the same revocation checks. The cache holds at most `size`
+entries, the oldest insertion going first, so re-encodings cannot grow it.
 """
 
 from __future__ import annotations
@@ -29,37 +26,38 @@ from types import MappingProxyType
 from typing import Any
 
 from identity.domain.errors import ExpiredToken
-from identity.domain.jose import VerificationKey, b64decode, verified_kid
+from identity.domain.jose import VerificationKey, verified_kid
 from identity.domain.token_rules import (
     AccessClaims,
     RevocationView,
     check_not_revoked,
     check_times,
+    valid_window,
 )
 
 DEFAULT_CACHE_SIZE = 4096
-_JTI_MARK = b'"jti":"'
 _NESTED = frozenset({dict, list})
 
 
 class CachedClaims:
-    __slots__ = ("token", "claims", "kid", "key", "keyset", "shared", "_nested")
+    __slots__ = ("claims", "kid", "key", "keyset", "shared", "_nested", "valid_from", "valid_to")
 
     def __init__(
         self,
-        token: str,
         claims: AccessClaims,
         kid: str,
         key: VerificationKey,
         keyset: Mapping[str, VerificationKey],
+        leeway: float,
     ) -> None:
         payload = claims.raw
         flat = _NESTED.isdisjoint(map(type, payload.values()))  # JSON: only these two nest
-        self.token = token
         self.claims = claims
         self.kid = kid
         self.key = key
         self.keyset = keyset
+        # Inside this window a hit needs no call to check_times (whose rule it is).
+        self.valid_from, self.valid_to = valid_window(claims.exp, claims.nbf, claims.iat, leeway)
         # Only immutable values (the usual case): one read-only view serves every caller; the
         # payload dict behind it is reachable only through views (the Verifier never hands out
         # AccessClaims). Nested values are copied in and, on every hit, out, so a caller that
@@ -75,12 +73,14 @@ class CachedClaims:
 
 
 class ClaimsCache:
-    """A bounded map jti → CachedClaims; the oldest insertion goes first. Thread-safe."""
+    """A bounded map token string -> CachedClaims; the oldest insertion goes first.
+    Thread-safe: writes take a lock, a hit reads one dict entry."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, leeway: float) -> None:
         if size <= 0:
             raise ValueError("size must be positive")
         self._size = size
+        self._leeway = leeway
         # OrderedDict: evicting the oldest stays O(1) (a dict's first live slot is found by a
         # scan past every deleted one).
         self._entries: OrderedDict[str, CachedClaims] = OrderedDict()
@@ -94,30 +94,32 @@ class ClaimsCache:
         token: str,
         keys: Mapping[str, VerificationKey],
         current: float,
-        leeway: float,
         revocations: RevocationView | None,
     ) -> CachedClaims | None:
         """The entry for this exact string when its key is still published unchanged, after
-        checking exp/nbf/iat against `current` (a POSIX time) and the revocation view again;
+        checking the times against `current` (a POSIX time) and the revocation view again;
         None on a miss. Raises ExpiredToken, NotYetValid or RevokedToken as the full check would.
-        """
-        # The entry verified for exactly this string (the hint is only an index).
-        entry = self._entries.get(jti_hint(token)) if type(token) is str else None  # type: ignore[arg-type]
-        if entry is None or entry.token != token:
+        Every call with a cached token ends here, so it is kept to plain comparisons."""
+        try:
+            entry = self._entries.get(token)
+        except TypeError:  # unhashable: not a token this cache could hold
+            return None
+        if entry is None:
             return None
         if keys is not entry.keyset:
             if keys.get(entry.kid) != entry.key:  # the key was withdrawn or replaced
-                self.discard(entry)
+                self._discard(token, entry)
                 return None
             entry.keyset = keys
-        claims = entry.claims
-        try:
-            check_times(claims.exp, claims.nbf, claims.iat, current, leeway)
-        except ExpiredToken:
-            self.discard(entry)  # it never comes back
-            raise
+        if not entry.valid_from <= current <= entry.valid_to:
+            claims = entry.claims
+            try:
+                check_times(claims.exp, claims.nbf, claims.iat, current, self._leeway)
+            except ExpiredToken:
+                self._discard(token, entry)  # it never comes back
+                raise
         if revocations is not None:
-            check_not_revoked(claims, revocations)
+            check_not_revoked(entry.claims, revocations)
         return entry
 
     def remember(
@@ -129,61 +131,20 @@ class ClaimsCache:
         key = None if kid is None else keys.get(kid)
         if kid is None or key is None:
             return None
-        entry = CachedClaims(token, claims, kid, key, keys)
-        self.store(entry)
-        return entry
-
-    def store(self, entry: CachedClaims) -> None:
+        entry = CachedClaims(claims, kid, key, keys, self._leeway)
         with self._lock:
             entries = self._entries
-            entries[entry.claims.jti] = entry
-            entries.move_to_end(entry.claims.jti)
+            entries[token] = entry
+            entries.move_to_end(token)
             while len(entries) > self._size:
                 entries.popitem(last=False)
+        return entry
 
-    def discard(self, entry: CachedClaims) -> None:
+    def _discard(self, token: str, entry: CachedClaims) -> None:
         with self._lock:
-            if self._entries.get(entry.claims.jti) is entry:
-                del self._entries[entry.claims.jti]
+            if self._entries.get(token) is entry:
+                del self._entries[token]
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-
-
-def jti_hint(token: str) -> str | None:
-    """The `jti` of the payload segment, read cheaply; None when it cannot be found that way.
-
-    identity writes `jti` first, so the first 44 characters (33 octets) of the payload usually
-    hold `{"jti":"…"` whole and the rest is not decoded (this runs on every cache hit); any
-    other order falls back to decoding the whole segment. The fast path does not look for the
-    segment's end first: 44 characters that run past it decode to something else or fail,
-    and a wrong hint is only a miss."""
-    start = token.find(".") + 1
-    head = b64decode(token[start : start + _PREFIX])
-    if head is not None and head[:_JTI_FIRST_LEN] == _JTI_FIRST:
-        close = head.find(b'"', _JTI_FIRST_LEN)
-        if close > 0:
-            return _text(head[_JTI_FIRST_LEN:close])
-    end = token.find(".", start)
-    payload = b64decode(token[start:end]) if end > start else None
-    if payload is None:
-        return None
-    first = payload.find(_JTI_MARK)
-    if first < 0:
-        return None
-    first += len(_JTI_MARK)
-    close = payload.find(b'"', first)
-    return None if close < 0 else _text(payload[first:close])
-
-
-_PREFIX = 44  # a multiple of 4, so it decodes on its own
-_JTI_FIRST = b'{"jti":"'
-_JTI_FIRST_LEN = len(_JTI_FIRST)
-
-
-def _text(value: bytes) -> str | None:
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        return None

@@ -4,8 +4,9 @@
                         jwks_url="https://id.example.com/.well-known/jwks.json")
     claims = verifier.verify(token)        # or: await verifier.averify(token)
 
-Tokens seen again are answered from a cache keyed by `jti` (see claims_cache) that still checks
-expiry, the key and the revocation view on every hit; `cache_size=0` turns it off.
+Tokens seen again are answered from a cache keyed by the exact token string (see claims_cache)
+that still checks expiry, the key and the revocation view on every hit; `cache_size=0` turns it
+off.
 
 Offline verification cannot see a logout or a revoked session until the token expires (at most
 its lifetime, 10 minutes by default) unless a `RevocationView` is plugged in; work that must be
@@ -115,7 +116,7 @@ class Verifier:
             wait_timeout=fetch_timeout + 1.0,
         )
         self._leeway = self._policy.leeway.total_seconds()
-        self._cache = ClaimsCache(cache_size) if cache_size else None
+        self._cache = ClaimsCache(cache_size, self._leeway) if cache_size else None
 
     @property
     def policy(self) -> TokenPolicy:
@@ -177,10 +178,10 @@ class Verifier:
         if cache is None:
             return None
         current = time.time() if self._system_clock else self._clock.now().timestamp()
-        keys = self._keys
-        if keys.stale(current):
+        keys = self._keys.fresh(current)
+        if keys is None:  # the key set is due for a refresh: the full path fetches it first
             return None
-        entry = cache.hit(token, keys.keys, current, self._leeway, self._revocations)
+        entry = cache.hit(token, keys, current, self._revocations)
         if entry is None:
             return None
         shared = entry.shared

@@ -1,4 +1,4 @@
-"""The claims cache: keyed by jti, an exact-string hit only, expiry/key/revocation re-checked."""
+"""The claims cache: keyed by the exact token string, expiry/key/revocation re-checked on a hit."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from identity.verify import (
     RevokedToken,
     UnknownKey,
 )
-from identity.verify.claims_cache import ClaimsCache, jti_hint
+from identity.verify.claims_cache import ClaimsCache
 
 from .test_verify_claims import Revocations
 
@@ -129,7 +129,7 @@ def test_another_encoding_of_a_denied_token_is_still_refused(make_verifier, keys
     variant = _high_s(token, tokens)
     assert variant != token
     assert verifier.verify(token)["jti"] == claims["jti"]
-    # Both encodings are valid signatures of the same claims: one cache entry, one jti.
+    # Both encodings are valid signatures of the same claims: each is cached under its string.
     assert verifier.verify(variant)["jti"] == claims["jti"]
     assert verifier.verify(token)["jti"] == claims["jti"]
     revocations.jtis.add(claims["jti"])
@@ -138,11 +138,40 @@ def test_another_encoding_of_a_denied_token_is_still_refused(make_verifier, keys
             verifier.verify(presented)
 
 
-def test_one_entry_per_jti_whatever_the_encoding(verifier, keys, tokens):
-    token = tokens.sign(keys["ES256"])
-    verifier.verify(token)
-    verifier.verify(_high_s(token, tokens))
-    assert len(verifier._cache) == 1  # type: ignore[arg-type]
+@pytest.mark.parametrize("revoke", ["jti", "session", "user"])
+async def test_every_encoding_is_refused_once_revoked_and_the_cache_stays_bounded(
+    make_verifier, keys, tokens, checks, revoke
+):
+    """Keyed by the string, a cache holds each encoding apart (DESIGN §4): what matters is that
+    a revocation by jti, sid or user reaches every encoding, cached or not, and that
+    re-encodings cannot grow the cache past its size."""
+    revocations = Revocations()
+    verifier = make_verifier(revocations=revocations, cache_size=3)
+    issued = [tokens.claims() for _ in range(4)]
+    encodings = []
+    for claims in issued:
+        token = tokens.sign(keys["ES256"], claims)
+        encodings.append((claims, [token, _high_s(token, tokens)]))
+    for _ in range(2):
+        for claims, presented in encodings:
+            for token in presented:
+                assert verifier.verify(token)["jti"] == claims["jti"]
+                assert len(verifier._cache) <= 3  # type: ignore[arg-type]
+    assert len(checks) > len(issued) * 2  # evicted encodings were verified in full again
+    for claims, _ in encodings:
+        if revoke == "jti":
+            revocations.jtis.add(claims["jti"])
+        elif revoke == "session":
+            revocations.sessions.add(claims["sid"])
+        else:
+            revocations.not_before[claims["sub"]] = claims["iat"] + 1
+    for _, presented in encodings:
+        for token in presented * 2:  # hits and misses alike
+            with pytest.raises(RevokedToken):
+                verifier.verify(token)
+            with pytest.raises(RevokedToken):
+                await verifier.averify(token)
+    assert len(verifier._cache) <= 3  # type: ignore[arg-type]
 
 
 def test_cached_claims_with_another_or_no_signature_are_refused(verifier, keys, tokens):
@@ -169,7 +198,6 @@ def test_same_jti_with_other_claims_is_checked_in_full(verifier, keys, tokens):
     verifier.verify(token)
     header, _, signature = token.split(".")
     forged = f"{header}.{tokens.b64_json({**claims, 'sub': 'admin'})}.{signature}"
-    assert jti_hint(forged) == claims["jti"]
     with pytest.raises(BadSignature):
         verifier.verify(forged)
     assert verifier.verify(token)["sub"] == "user-1"
@@ -237,9 +265,9 @@ def test_failures_are_not_cached(make_verifier, keys, tokens, checks):
 
 
 def test_the_cache_is_bounded():
-    cache = ClaimsCache(2)
+    cache = ClaimsCache(2, 30.0)
     with pytest.raises(ValueError):
-        ClaimsCache(0)
+        ClaimsCache(0, 30.0)
     assert len(cache) == 0
 
 
@@ -253,16 +281,8 @@ def test_the_cache_keeps_at_most_its_size(make_verifier, keys, tokens):
         verifier.verify(token)
 
 
-@pytest.mark.parametrize(
-    "token",
-    ["", "a", "a.b", "a.!!!.c", "a." + "x" * 5 + ".c", "a.eyJqdGkiOjF9.c", "\u00e9.\u00e9.\u00e9"],
-)
-def test_jti_hint_tolerates_any_string(token):
-    assert jti_hint(token) is None
-
-
-def test_jti_hint_is_only_an_index(verifier, keys, tokens):
-    """A payload whose first "jti" is nested gives a useless hint: a miss, never a wrong hit."""
+def test_a_nested_jti_never_makes_one_token_answer_for_another(verifier, keys, tokens):
+    """A payload whose first "jti" is nested, with another token's jti: its own entry."""
     claims = tokens.claims()
     nested = {"x": {"jti": claims["jti"]}, **claims, "jti": "other-jti"}
     token = tokens.sign(keys["ES256"], claims)
