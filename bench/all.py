@@ -5,7 +5,8 @@
     python -m bench.all --only verify,introspect
 
 Each benchmark also runs alone (`python -m bench.verify`, `bench.introspect`, `bench.refresh`,
-`bench.login`, `bench.scaling`, `bench.edge_servers`, `bench.experiments`) and
+`bench.login`, `bench.login_overload`, `bench.scaling`, `bench.workers`, `bench.edge_servers`,
+`bench.experiments`) and
 `python -m bench.report` rewrites the document from whatever results exist in bench/results/.
 
 `python -m bench.soak` (10 minutes of mixed load, resident memory and connections sampled; see
@@ -24,7 +25,17 @@ import argparse
 import importlib
 import time
 
-ORDER = ("verify", "introspect", "refresh", "login", "scaling", "edge_servers", "experiments")
+ORDER = (
+    "verify",
+    "introspect",
+    "refresh",
+    "login",
+    "login_overload",
+    "scaling",
+    "workers",
+    "edge_servers",
+    "experiments",
+)
 
 
 def main(argv: list[str] | None = None) -> None:

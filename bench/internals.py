@@ -7,12 +7,19 @@ inside the identity process, on purpose: a hook must be in place before identity
 
 from __future__ import annotations
 
+from identity.domain.errors import Overloaded
+from identity.domain.hash_params import DEFAULT_HASH_QUEUE, Argon2Params
 from identity.domain.keys import generate_private_key, new_kid, public_jwk
 from identity.domain.refresh import refresh_token_digest
+from identity.services.hashing import PasswordHashing
 from identity.verify import FetchedJwks, Verifier
 
 __all__ = [
+    "DEFAULT_HASH_QUEUE",
+    "Argon2Params",
     "FetchedJwks",
+    "Overloaded",
+    "PasswordHashing",
     "Verifier",
     "generate_private_key",
     "new_kid",

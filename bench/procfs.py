@@ -24,6 +24,26 @@ def proc_cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (the workers of `identity serve --workers N`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and of its live children (a parent and its workers)."""
+    return proc_cpu_seconds(pid) + sum(proc_cpu_seconds(child) for child in child_pids(pid))
+
+
 def thread_cpu_seconds(pid: int) -> dict[int, tuple[int, float]]:
     """Per thread of a process: tid → (nice value, user + system CPU seconds)."""
     threads: dict[int, tuple[int, float]] = {}

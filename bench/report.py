@@ -20,9 +20,20 @@ from bench.sections import (
     section_scaling,
     section_verify,
 )
+from bench.sections_capacity import section_login_overload, section_workers
 from bench.targets import summary_rows
 
-BENCHMARKS = ("verify", "introspect", "refresh", "login", "scaling", "experiments", "edge_servers")
+BENCHMARKS = (
+    "verify",
+    "introspect",
+    "refresh",
+    "login",
+    "login_overload",
+    "scaling",
+    "workers",
+    "experiments",
+    "edge_servers",
+)
 FINDINGS = Path(__file__).with_name("findings.md")  # hand-written: what the profiles found
 
 
@@ -74,7 +85,9 @@ below comes from `bench/results/*.json` of that run. Install the tools with
 {section_introspect(found["introspect"])}
 {section_refresh(found["refresh"])}
 {section_login(found["login"])}
+{section_login_overload(found["login_overload"])}
 {section_scaling(found["scaling"])}
+{section_workers(found["workers"])}
 {section_experiments(found["experiments"])}
 {section_edge_servers(found["edge_servers"])}
 {FINDINGS.read_text()}

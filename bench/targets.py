@@ -11,6 +11,7 @@ from itertools import groupby
 from typing import Any
 
 from bench._common import fmt_ratio
+from bench.internals import DEFAULT_HASH_QUEUE
 
 Data = dict[str, Any]
 Stats = dict[str, float]
@@ -138,6 +139,58 @@ SCALING = Target(
     "throughput_ratio", "scaling", "{key}: 2 processes ÷ 1",
     _each("throughput_ratio"), each="workload",
 )  # fmt: skip
+WORKERS_SCALING = Target(
+    "workers_throughput_ratio", "workers", "{key}: `identity serve` 2 workers ÷ 1",
+    _each("throughput_ratio"), each="workload",
+)  # fmt: skip
+
+
+def _clients(field: str, below: int | None = None) -> Rows:
+    """`results.clients[n][field]` for each client count n (those under `below`, if given)."""
+    return lambda d: [
+        (n, r[field])
+        for n, r in d["results"]["clients"].items()
+        if field in r and (below is None or int(n) < below)
+    ]
+
+
+def _versus_first(d: Data) -> list[tuple[str, Stats]]:
+    return [
+        (n, ratio)
+        for n, r in d["results"]["clients"].items()
+        for key, ratio in r.items()
+        if key.startswith("vs_")
+    ]
+
+
+def _refusal(field: str) -> Rows:
+    return lambda d: [("", d["results"]["refusal"][field])]
+
+
+OVERLOAD_SCALING = Target(
+    "logins_vs_fewest_clients", "login_overload", "logins/s at {key} clients ÷ at the fewest",
+    _versus_first, 0.9,
+)  # fmt: skip
+OVERLOAD_VS_PARALLEL = Target(
+    "overload_logins_vs_parallel", "login_overload",
+    "logins/s at {key} clients ÷ parallel-hash rate", _clients("logins_vs_parallel"), 0.9,
+)  # fmt: skip
+OVERLOAD_429 = Target(
+    "refused_below_queue", "login_overload", "429 answers at {key} clients (below the queue)",
+    _clients("refused_429", below=DEFAULT_HASH_QUEUE), 0.0, higher_is_better=False, digits=0,
+)  # fmt: skip
+REFUSAL_CPU = Target(
+    "identity_us_per_refusal", "login_overload", "identity CPU per refused login, µs",
+    _refusal("identity_us_per_refusal"), 50.0, higher_is_better=False, digits=0,
+)  # fmt: skip
+REFUSAL_DECISION = Target(
+    "refusal_decision_us", "login_overload", "the refusal decision alone, µs",
+    _refusal("decision_us"), 50.0, higher_is_better=False, digits=1,
+)  # fmt: skip
+REFUSAL_EDGE_CPU = Target(
+    "edge_us_per_refusal", "login_overload", "edge CPU per 429, µs",
+    _refusal("edge_us_per_refusal"), digits=0,
+)  # fmt: skip
 
 TARGETS: tuple[Target, ...] = (
     VERIFIER_VS_RAW,
@@ -150,6 +203,13 @@ TARGETS: tuple[Target, ...] = (
     LOGINS_VS_CEILING,
     STORM_P99,
     SCALING,
+    WORKERS_SCALING,
+    OVERLOAD_SCALING,
+    OVERLOAD_VS_PARALLEL,
+    OVERLOAD_429,
+    REFUSAL_CPU,
+    REFUSAL_DECISION,
+    REFUSAL_EDGE_CPU,
 )
 
 
