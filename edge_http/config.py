@@ -204,6 +204,15 @@ class EdgeSettings:
         low=1,
         high=1_000_000,
     )
+    identity_connections: int = setting(
+        "EDGE_IDENTITY_CONNECTIONS",
+        INTEGER,
+        4,
+        "connections to each identity address, calls spread over them in turn: the kernel gives"
+        " each connection to one of identity's worker processes (`identity serve --workers`)",
+        low=1,
+        high=64,
+    )
     grpc_deadline_seconds: float = setting(
         "EDGE_GRPC_DEADLINE_SECONDS",
         NUMBER,

@@ -3,7 +3,8 @@
 Every call has a deadline and carries the edge's credential plus the end user's IP and user
 agent as metadata. Nothing is retried: Login, Refresh and Logout are not idempotent, and a
 second Refresh with the same token would count as reuse once the grace window is over. The
-channel is created on first use, inside the event loop that serves requests. Answers come back
+channels (EDGE_IDENTITY_CONNECTIONS, calls taking them in turn) are created on first use, inside
+the event loop that serves requests. Answers come back
 as the edge's own types (`identity_answers`); every auth operation's outcome is counted here.
 """
 
@@ -48,6 +49,9 @@ _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.min_reconnect_backoff_ms", 250),
     ("grpc.max_reconnect_backoff_ms", 3000),
     ("grpc.max_receive_message_length", 1 << 20),
+    # Each channel its own connections (grpc shares them between channels by default), so that
+    # EDGE_IDENTITY_CONNECTIONS channels reach identity's worker processes apart.
+    ("grpc.use_local_subchannel_pool", 1),
 ]
 _MAX_RETRY_AFTER = 3600
 
@@ -98,22 +102,36 @@ class IdentityClient:
 
     def __init__(self, settings: EdgeSettings, metrics: EdgeMetrics | None = None) -> None:
         self._settings = settings
-        self._channel: aio.Channel | None = None
+        self._channels: list[aio.Channel] = []
+        self._turn = 0
         self.metrics = metrics or EdgeMetrics()
 
     def _open(self) -> aio.Channel:
-        if self._channel is None:
+        """The next READY channel in turn (else the next one). One channel would be one
+        connection per identity address, and so one of its worker processes doing all of this
+        edge's work. Skipping the channels not READY (still reconnecting after identity
+        restarted, each on its own back-off) keeps a call from failing on one of them while
+        another could take it: a call on a channel with no serving connection is never sent."""
+        if not self._channels:
             target = self._settings.identity_target
             creds = channel_credentials(self._settings)
-            if creds is not None:
-                self._channel = aio.secure_channel(target, creds, _CHANNEL_OPTIONS)
-            else:
-                self._channel = aio.insecure_channel(target, _CHANNEL_OPTIONS)
-        return self._channel
+            for _ in range(self._settings.identity_connections):
+                if creds is not None:
+                    channel = aio.secure_channel(target, creds, _CHANNEL_OPTIONS)
+                else:
+                    channel = aio.insecure_channel(target, _CHANNEL_OPTIONS)
+                self._channels.append(channel)
+        count = len(self._channels)
+        for _ in range(count):
+            self._turn = (self._turn + 1) % count
+            channel = self._channels[self._turn]
+            if channel.get_state(try_to_connect=True) is grpc.ChannelConnectivity.READY:
+                return channel
+        return channel
 
     async def aclose(self) -> None:
-        channel, self._channel = self._channel, None
-        if channel is not None:
+        channels, self._channels = self._channels, []
+        for channel in channels:
             await channel.close()
 
     def _metadata(self, client: ClientContext | None) -> list[tuple[str, str]]:

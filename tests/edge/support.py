@@ -140,7 +140,7 @@ async def edge_thread(
 
 
 @asynccontextmanager
-async def edge_client(target: str, credential: str) -> AsyncIterator[httpx.AsyncClient]:
+async def edge_client(target: str, credential: str, **env: str) -> AsyncIterator[httpx.AsyncClient]:
     """An edge on a real port over the identity process(es) at `target` (a gRPC target; a list
     of addresses is balanced round-robin), and an HTTP client of it."""
     sock = listening_socket()
@@ -151,6 +151,7 @@ async def edge_client(target: str, credential: str) -> AsyncIterator[httpx.Async
             "EDGE_IDENTITY_CREDENTIAL": credential,
             "EDGE_GRPC_DEADLINE_SECONDS": "5",
             "EDGE_TRUSTED_PROXIES": "127.0.0.1/32",
+            **env,
         }
     )
     async with edge_thread(sock, settings, create_app(settings, IdentityClient(settings))) as url:

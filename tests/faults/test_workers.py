@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from identity.v1 import admin_pb2, admin_pb2_grpc, identity_pb2_grpc
 from identity.v1 import identity_pb2 as pb
 from tests.conftest import PASSWORD, TEST_MASTER_KEY, remember
+from tests.edge.support import edge_client
 from tests.faults.processes import ServeProcess, accepted_connections, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -112,6 +113,31 @@ async def test_two_workers_serve_one_port_and_a_revocation_reaches_the_other_wit
         )
         for channel in channels.values():
             await channel.close()
+
+
+async def test_the_edge_spreads_its_calls_over_every_worker(pg):
+    """One edge channel would be one connection, handed to one worker: the edge opens
+    EDGE_IDENTITY_CONNECTIONS and takes them in turn (16 here: all on one worker would be a
+    1 in 32,768 chance)."""
+    async with workers_serving(pg) as (server, credentials):
+        for channel in (await channel_per_worker(server)).values():  # both workers accept
+            await channel.close()
+        pids = server.worker_pids()
+        before = accepted_connections(server.port, pids)
+        async with edge_client(
+            server.target, credentials["edge"], EDGE_IDENTITY_CONNECTIONS="16"
+        ) as edge:
+            deadline = time.monotonic() + 10
+            while True:  # the first call sets every connection up; calls go to ready ones
+                answer = await edge.get("/.well-known/jwks.json")
+                assert answer.status_code == 200
+                after = accepted_connections(server.port, pids)
+                gained = {pid: len(after[pid] - before[pid]) for pid in pids}
+                if sum(gained.values()) == 16 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+        assert sum(gained.values()) == 16, gained
+        assert all(gained.values()), f"the edge's connections per worker: {gained}"
 
 
 async def test_sigterm_drains_every_worker_then_the_parent_exits_cleanly(pg):
