@@ -175,7 +175,8 @@ class IdentityApp:
         await migrate(self.engine, self.settings.database_url)
         log.info("database migrated to head")
 
-    async def start(self) -> int:
+    async def start(self, reuse_port: bool = False) -> int:
+        """Serve; `reuse_port` when the port is shared with other workers (`--workers N`)."""
         self.mail_templates.check()  # a broken template override refuses to start
         await self.prepare_database()
         await self.keyring.start()
@@ -195,7 +196,7 @@ class IdentityApp:
         admin = AdminServicer(self.admin, self.clock)
         interceptor = AuthInterceptor(self.callers, on_denied=self.audit.denied)
         self._server, self.port = build_server(
-            self.settings, servicer, admin, [interceptor], self.health
+            self.settings, servicer, admin, [interceptor], self.health, reuse_port
         )
         await self._server.start()
         for name in ("", *SERVICE_NAMES):

@@ -10,7 +10,6 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -42,7 +41,7 @@ async def serve(settings: Settings, parent: int | None = None) -> None:
     this in each worker (`parent` set: it also stops when the parent is gone) and forwards the
     signal to them: each drains itself."""
     app = IdentityApp(settings)
-    await app.start()
+    await app.start(reuse_port=parent is not None)
     freeze_startup_objects()
 
     async def drain_and_stop() -> None:
@@ -214,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             runtime.run(dev_server.run(settings, data_dir, env))
         elif args.command == "serve":
             if args.worker_of is not None:
-                runtime.run(serve(replace(settings, reuse_port=True), parent=args.worker_of))
+                runtime.run(serve(settings, parent=args.worker_of))
                 return 0
             count = worker_count(_requested_workers(args.workers), settings)
             if count > 1:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from identity.config_schema import (
     check_fields,
     choice,
     declared,
+    is_loopback,
     optional,
     read_fields,
     redact_url,
@@ -61,8 +61,7 @@ WORKERS = Variable(
     "IDENTITY_WORKERS",
     INTEGER,
     None,
-    "processes `identity serve` runs on the one gRPC port (SO_REUSEPORT), each with its own event"
-    " loop and database pool; `--workers` overrides it",
+    "processes of `identity serve` on its one port (SO_REUSEPORT); `--workers` overrides it",
     low=1,
     high=256,
     default_doc="one per core on PostgreSQL; 1 on SQLite (one process owns the file)",
@@ -175,8 +174,7 @@ class Settings:
         "IDENTITY_HASH_QUEUE",
         INTEGER,
         DEFAULT_HASH_QUEUE,
-        "password hashes (logins) that may wait for a hash thread, per process; beyond it a"
-        " login is refused at once with RESOURCE_EXHAUSTED and a retry delay",
+        "logins that may wait for a hash thread, per process; beyond, RESOURCE_EXHAUSTED at once",
         low=0,
         high=100_000,
     )
@@ -184,8 +182,7 @@ class Settings:
         "IDENTITY_HASH_PRIORITY",
         choice(HASH_PRIORITIES, fold_case=True),
         HASH_PRIORITIES[0],
-        "CPU priority of the hash threads: low (nice +10: yields to the event loop, never"
-        " starves) or idle (only CPU no other thread wants; see identity/domain/hash_params.py)",
+        "CPU priority of the hash threads: low (nice +10) or idle (only CPU no other thread wants)",
     )
     reuse_revokes_all: bool = setting(
         "IDENTITY_REUSE_REVOKES_ALL",
@@ -269,8 +266,6 @@ class Settings:
         ADDRESS,
         "host:port for Prometheus /metrics; unset disables it",
     )
-    # Set by `identity serve --workers N` in each worker: the port is shared with the others.
-    reuse_port: bool = False
     default_client_id: str = "spa"
     default_scope: str = "api"
     email_verification: str = setting(
@@ -402,13 +397,3 @@ VARIABLES: tuple[Variable[Any], ...] = (
     DATA_DIR,
     LOG_LEVEL,
 )
-
-
-def is_loopback(listen: str) -> bool:
-    host = listen.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

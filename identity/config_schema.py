@@ -208,6 +208,17 @@ def split_host_port(text: str) -> tuple[str, int]:
     return host.strip("[]") if host.startswith("[") else host, int(port_text)
 
 
+def is_loopback(listen: str) -> bool:
+    """Whether a `host:port` address binds to loopback only."""
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def check_port(port: int) -> None:
     if not 0 <= port <= 65535:
         raise ValueError(f"port {port} is out of range 0-65535")

@@ -17,7 +17,7 @@ SERVICE_NAMES = (
 )
 
 
-def server_options(settings: Settings) -> list[tuple[str, int]]:
+def server_options(settings: Settings, reuse_port: bool = False) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", 4 * 1024 * 1024),
@@ -31,7 +31,7 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.max_connection_idle_ms", 15 * 60_000),
         # Workers of one `identity serve --workers N` bind the same port; a lone server does
         # not, so that a second one started on its port fails instead of taking half the calls.
-        ("grpc.so_reuseport", int(settings.reuse_port)),
+        ("grpc.so_reuseport", int(reuse_port)),
     ]
 
 
@@ -41,13 +41,14 @@ def build_server(
     admin: admin_pb2_grpc.IdentityAdminServicer,
     interceptors: Sequence[grpc.aio.ServerInterceptor],
     health_servicer: health.aio.HealthServicer,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     # A bound on the calls in flight (each holds a task and its buffers): a flood beyond it is
     # refused with RESOURCE_EXHAUSTED at once rather than queued. grpc.aio's limiter stopped
     # counting after the first refusals before grpc/grpc#41532; the test sends three waves.
     server = grpc.aio.server(
         interceptors=list(interceptors),
-        options=server_options(settings),
+        options=server_options(settings, reuse_port),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server)
