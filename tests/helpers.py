@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import grpc
@@ -63,7 +64,10 @@ def change_password(
     )
 
 
-async def until_hashes_in_flight(count: int) -> None:
-    """Until identity's hash pool holds `count` hashes, running or queued (its own gauge)."""
-    while (REGISTRY.get_sample_value("identity_password_hashes_in_flight") or 0) < count:
+async def until_hashes_in_flight(count: int, timeout: float = 60.0) -> None:
+    """Until identity's hash pool holds `count` hashes, running or queued (its own gauge); fails
+    with the gauge's value after `timeout` rather than waiting for ever."""
+    deadline = time.monotonic() + timeout
+    while (seen := REGISTRY.get_sample_value("identity_password_hashes_in_flight") or 0) < count:
+        assert time.monotonic() < deadline, f"hashes in flight stayed at {seen}, not {count}"
         await asyncio.sleep(0.005)
