@@ -173,6 +173,9 @@ class IdentityStack:
             IDENTITY_MASTER_KEY=self.master_key,
             IDENTITY_MIGRATE="true",
             IDENTITY_LOG_LEVEL="WARNING",
+            # Every benchmark account signs up from 127.0.0.1: the per-IP registration
+            # throttle (20 in a streak by default) would refuse the rest.
+            IDENTITY_REGISTRATIONS_PER_IP="1000000",
             # One process per server (pinned and measured as one); bench.workers asks for more.
             IDENTITY_WORKERS="1",
             EDGE_WORKERS="1",
