@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol
 
+from identity.domain.authentication import Authentication
 from identity.domain.keys import KeyRecord
 from identity.domain.links import LinkPurpose, LinkRecord, NewLink
 from identity.domain.refresh import ClientInfo, PresentedToken
@@ -36,6 +37,8 @@ class NewSession:
     idle_expires_at: datetime
     absolute_expires_at: datetime
     first_token_digest: bytes
+    # How the user signed in; every access token of the session carries it.
+    authentication: Authentication
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,11 @@ sessions = Table(
     Column("generation", Integer, nullable=False),
     Column("revoked_at", UTCDateTime),
     Column("revoked_reason", String(64)),
+    # How and when the user last authenticated in this session (sign-in or step-up): RFC 8176
+    # method names separated by spaces ("pwd", "pwd otp"); every access token minted for the
+    # session carries them as `amr`, `acr` and `auth_time`.
+    Column("amr", String(32), nullable=False, server_default="pwd"),
+    Column("auth_time", UTCDateTime, nullable=False),
     Index("ix_sessions_user_id", "user_id"),
 )
 
@@ -205,4 +210,46 @@ mail_outbox = Table(
     Column("sent_at", UTCDateTime),
     Column("failed_at", UTCDateTime),
     Index("ix_mail_outbox_next_attempt_at", "next_attempt_at"),
+)
+
+# A user's TOTP factor (RFC 6238). The secret is AES-256-GCM under the master key with the user
+# id as associated data; inactive until confirmed with a first code. `last_used_step` is the
+# time step of the newest accepted code: a code is accepted only for a later step, so none
+# works twice.
+second_factors = Table(
+    "second_factors",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("secret_enc", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    Column("last_used_step", BigInteger),
+)
+
+# Single-use recovery codes: only the SHA-256 digest of each, never the code.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("digest", LargeBinary(32), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+    Index("ix_recovery_codes_user_id", "user_id"),
+)
+
+# The step between a right password and a second factor: a short-lived, single-use ticket,
+# stored as its SHA-256 digest, carrying what the session will be opened with.
+mfa_tickets = Table(
+    "mfa_tickets",
+    metadata,
+    Column("digest", LargeBinary(32), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("client_ip", String(64), nullable=False),
+    Column("user_agent", String(512), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Index("ix_mfa_tickets_user_id", "user_id"),
 )

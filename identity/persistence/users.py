@@ -38,6 +38,8 @@ _SESSION_COLUMNS = (
     "client_ip",
     "user_agent",
     "secret_enc",
+    "amr",
+    "auth_time",
 )
 # PostgreSQL: a successful login's writes in one statement, so in one round trip and without a
 # transaction of their own. The session, the audit event and the end of the failure streak are
@@ -174,6 +176,8 @@ class SqlLogins:
             "client_ip": new.client.ip,
             "user_agent": new.client.user_agent,
             "secret_enc": new.secret_enc,
+            "amr": new.authentication.stored(),
+            "auth_time": new.authentication.at,
         }
         if self._conn.dialect.name == "postgresql":
             binds = {f"b_{column}": value for column, value in session_row.items()}

@@ -51,6 +51,13 @@ ROLES: dict[str, frozenset[Role]] = {
             "ResendVerification",
             "ChangeEmail",
             "ConfirmEmailChange",
+            "CompleteLogin",
+            "BeginTotpEnrollment",
+            "ConfirmTotpEnrollment",
+            "StepUp",
+            "GetSecondFactor",
+            "RegenerateRecoveryCodes",
+            "DisableTotp",
         )
     },
     _SERVICE + "Introspect": frozenset({Role.SERVICE, Role.ADMIN}),

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from identity import metrics
+from identity.domain.authentication import Authentication
 from identity.domain.clock import Clock
 from identity.domain.errors import (
     AlreadyExists,
@@ -215,6 +216,7 @@ class Accounts:
                 idle_expires_at=idle,
                 absolute_expires_at=absolute,
                 first_token_digest=refresh_token_digest(refresh_token),
+                authentication=Authentication.password(now),
             ),
             detail,
             end_streak,

@@ -183,20 +183,22 @@ class GetUserRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., email: _Optional[str] = ...) -> None: ...
 
 class User(_message.Message):
-    __slots__ = ("user_id", "email", "email_verified", "locked", "created_at", "last_login_at")
+    __slots__ = ("user_id", "email", "email_verified", "locked", "created_at", "last_login_at", "second_factor_enabled")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     EMAIL_VERIFIED_FIELD_NUMBER: _ClassVar[int]
     LOCKED_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_LOGIN_AT_FIELD_NUMBER: _ClassVar[int]
+    SECOND_FACTOR_ENABLED_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     email: str
     email_verified: bool
     locked: bool
     created_at: _timestamp_pb2.Timestamp
     last_login_at: _timestamp_pb2.Timestamp
-    def __init__(self, user_id: _Optional[str] = ..., email: _Optional[str] = ..., email_verified: _Optional[bool] = ..., locked: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_login_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    second_factor_enabled: bool
+    def __init__(self, user_id: _Optional[str] = ..., email: _Optional[str] = ..., email_verified: _Optional[bool] = ..., locked: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_login_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., second_factor_enabled: _Optional[bool] = ...) -> None: ...
 
 class SendPasswordResetRequest(_message.Message):
     __slots__ = ("user_id", "email", "reason")
@@ -257,3 +259,21 @@ class ListUndeliveredMailResponse(_message.Message):
     MAILS_FIELD_NUMBER: _ClassVar[int]
     mails: _containers.RepeatedCompositeFieldContainer[UndeliveredMail]
     def __init__(self, mails: _Optional[_Iterable[_Union[UndeliveredMail, _Mapping]]] = ...) -> None: ...
+
+class ResetSecondFactorRequest(_message.Message):
+    __slots__ = ("user_id", "email", "reason")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    email: str
+    reason: str
+    def __init__(self, user_id: _Optional[str] = ..., email: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ResetSecondFactorResponse(_message.Message):
+    __slots__ = ("had_second_factor", "revoked_sessions")
+    HAD_SECOND_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    had_second_factor: bool
+    revoked_sessions: int
+    def __init__(self, had_second_factor: _Optional[bool] = ..., revoked_sessions: _Optional[int] = ...) -> None: ...

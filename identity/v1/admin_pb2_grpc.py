@@ -100,6 +100,11 @@ class IdentityAdminStub:
                 request_serializer=identity_dot_v1_dot_admin__pb2.ListUndeliveredMailRequest.SerializeToString,
                 response_deserializer=identity_dot_v1_dot_admin__pb2.ListUndeliveredMailResponse.FromString,
                 _registered_method=True)
+        self.ResetSecondFactor = channel.unary_unary(
+                '/identity.v1.IdentityAdmin/ResetSecondFactor',
+                request_serializer=identity_dot_v1_dot_admin__pb2.ResetSecondFactorRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_admin__pb2.ResetSecondFactorResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityAdminServicer:
@@ -196,6 +201,14 @@ class IdentityAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResetSecondFactor(self, request, context):
+        """Remove a user's second factor (TOTP and recovery codes), e.g. a lost phone: ends every
+        session of the user and mails a notice. Audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -263,6 +276,11 @@ def add_IdentityAdminServicer_to_server(servicer, server):
                     servicer.ListUndeliveredMail,
                     request_deserializer=identity_dot_v1_dot_admin__pb2.ListUndeliveredMailRequest.FromString,
                     response_serializer=identity_dot_v1_dot_admin__pb2.ListUndeliveredMailResponse.SerializeToString,
+            ),
+            'ResetSecondFactor': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetSecondFactor,
+                    request_deserializer=identity_dot_v1_dot_admin__pb2.ResetSecondFactorRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_admin__pb2.ResetSecondFactorResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -616,6 +634,33 @@ class IdentityAdmin:
             '/identity.v1.IdentityAdmin/ListUndeliveredMail',
             identity_dot_v1_dot_admin__pb2.ListUndeliveredMailRequest.SerializeToString,
             identity_dot_v1_dot_admin__pb2.ListUndeliveredMailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetSecondFactor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityAdmin/ResetSecondFactor',
+            identity_dot_v1_dot_admin__pb2.ResetSecondFactorRequest.SerializeToString,
+            identity_dot_v1_dot_admin__pb2.ResetSecondFactorResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,7 +42,7 @@ class RefreshRequest(_message.Message):
     def __init__(self, refresh_token: _Optional[str] = ...) -> None: ...
 
 class TokenResponse(_message.Message):
-    __slots__ = ("access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in", "session_id", "user_id", "grace_replay")
+    __slots__ = ("access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in", "session_id", "user_id", "grace_replay", "second_factor_required", "mfa_ticket", "mfa_ticket_expires_in")
     ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TOKEN_TYPE_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_IN_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +51,9 @@ class TokenResponse(_message.Message):
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     GRACE_REPLAY_FIELD_NUMBER: _ClassVar[int]
+    SECOND_FACTOR_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    MFA_TICKET_FIELD_NUMBER: _ClassVar[int]
+    MFA_TICKET_EXPIRES_IN_FIELD_NUMBER: _ClassVar[int]
     access_token: str
     token_type: str
     expires_in: int
@@ -59,7 +62,10 @@ class TokenResponse(_message.Message):
     session_id: str
     user_id: str
     grace_replay: bool
-    def __init__(self, access_token: _Optional[str] = ..., token_type: _Optional[str] = ..., expires_in: _Optional[int] = ..., refresh_token: _Optional[str] = ..., refresh_expires_in: _Optional[int] = ..., session_id: _Optional[str] = ..., user_id: _Optional[str] = ..., grace_replay: _Optional[bool] = ...) -> None: ...
+    second_factor_required: bool
+    mfa_ticket: str
+    mfa_ticket_expires_in: int
+    def __init__(self, access_token: _Optional[str] = ..., token_type: _Optional[str] = ..., expires_in: _Optional[int] = ..., refresh_token: _Optional[str] = ..., refresh_expires_in: _Optional[int] = ..., session_id: _Optional[str] = ..., user_id: _Optional[str] = ..., grace_replay: _Optional[bool] = ..., second_factor_required: _Optional[bool] = ..., mfa_ticket: _Optional[str] = ..., mfa_ticket_expires_in: _Optional[int] = ...) -> None: ...
 
 class LogoutRequest(_message.Message):
     __slots__ = ("refresh_token", "access_token", "all")
@@ -84,7 +90,7 @@ class IntrospectRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ..., token_type_hint: _Optional[str] = ...) -> None: ...
 
 class IntrospectResponse(_message.Message):
-    __slots__ = ("active", "scope", "client_id", "username", "token_type", "exp", "iat", "nbf", "sub", "aud", "iss", "jti", "sid", "email_verified")
+    __slots__ = ("active", "scope", "client_id", "username", "token_type", "exp", "iat", "nbf", "sub", "aud", "iss", "jti", "sid", "email_verified", "amr", "acr", "auth_time")
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +105,9 @@ class IntrospectResponse(_message.Message):
     JTI_FIELD_NUMBER: _ClassVar[int]
     SID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    AMR_FIELD_NUMBER: _ClassVar[int]
+    ACR_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TIME_FIELD_NUMBER: _ClassVar[int]
     active: bool
     scope: str
     client_id: str
@@ -113,7 +122,10 @@ class IntrospectResponse(_message.Message):
     jti: str
     sid: str
     email_verified: bool
-    def __init__(self, active: _Optional[bool] = ..., scope: _Optional[str] = ..., client_id: _Optional[str] = ..., username: _Optional[str] = ..., token_type: _Optional[str] = ..., exp: _Optional[int] = ..., iat: _Optional[int] = ..., nbf: _Optional[int] = ..., sub: _Optional[str] = ..., aud: _Optional[str] = ..., iss: _Optional[str] = ..., jti: _Optional[str] = ..., sid: _Optional[str] = ..., email_verified: _Optional[bool] = ...) -> None: ...
+    amr: _containers.RepeatedScalarFieldContainer[str]
+    acr: str
+    auth_time: int
+    def __init__(self, active: _Optional[bool] = ..., scope: _Optional[str] = ..., client_id: _Optional[str] = ..., username: _Optional[str] = ..., token_type: _Optional[str] = ..., exp: _Optional[int] = ..., iat: _Optional[int] = ..., nbf: _Optional[int] = ..., sub: _Optional[str] = ..., aud: _Optional[str] = ..., iss: _Optional[str] = ..., jti: _Optional[str] = ..., sid: _Optional[str] = ..., email_verified: _Optional[bool] = ..., amr: _Optional[_Iterable[str]] = ..., acr: _Optional[str] = ..., auth_time: _Optional[int] = ...) -> None: ...
 
 class GetJwksRequest(_message.Message):
     __slots__ = ()
@@ -290,3 +302,111 @@ class ConfirmEmailChangeRequest(_message.Message):
 class ConfirmEmailChangeResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class CompleteLoginRequest(_message.Message):
+    __slots__ = ("mfa_ticket", "code")
+    MFA_TICKET_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    mfa_ticket: str
+    code: str
+    def __init__(self, mfa_ticket: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
+
+class BeginTotpEnrollmentRequest(_message.Message):
+    __slots__ = ("access_token", "password")
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    password: str
+    def __init__(self, access_token: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
+
+class BeginTotpEnrollmentResponse(_message.Message):
+    __slots__ = ("secret", "otpauth_uri", "qr_svg")
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    OTPAUTH_URI_FIELD_NUMBER: _ClassVar[int]
+    QR_SVG_FIELD_NUMBER: _ClassVar[int]
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+    def __init__(self, secret: _Optional[str] = ..., otpauth_uri: _Optional[str] = ..., qr_svg: _Optional[str] = ...) -> None: ...
+
+class ConfirmTotpEnrollmentRequest(_message.Message):
+    __slots__ = ("access_token", "code")
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    code: str
+    def __init__(self, access_token: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
+
+class ConfirmTotpEnrollmentResponse(_message.Message):
+    __slots__ = ("recovery_codes", "access_token", "expires_in")
+    RECOVERY_CODES_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_FIELD_NUMBER: _ClassVar[int]
+    recovery_codes: _containers.RepeatedScalarFieldContainer[str]
+    access_token: str
+    expires_in: int
+    def __init__(self, recovery_codes: _Optional[_Iterable[str]] = ..., access_token: _Optional[str] = ..., expires_in: _Optional[int] = ...) -> None: ...
+
+class StepUpRequest(_message.Message):
+    __slots__ = ("access_token", "code")
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    code: str
+    def __init__(self, access_token: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
+
+class StepUpResponse(_message.Message):
+    __slots__ = ("access_token", "token_type", "expires_in")
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    token_type: str
+    expires_in: int
+    def __init__(self, access_token: _Optional[str] = ..., token_type: _Optional[str] = ..., expires_in: _Optional[int] = ...) -> None: ...
+
+class GetSecondFactorRequest(_message.Message):
+    __slots__ = ("access_token",)
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    def __init__(self, access_token: _Optional[str] = ...) -> None: ...
+
+class SecondFactorState(_message.Message):
+    __slots__ = ("totp_enabled", "enabled_at", "recovery_codes_left", "acr", "auth_time")
+    TOTP_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_AT_FIELD_NUMBER: _ClassVar[int]
+    RECOVERY_CODES_LEFT_FIELD_NUMBER: _ClassVar[int]
+    ACR_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TIME_FIELD_NUMBER: _ClassVar[int]
+    totp_enabled: bool
+    enabled_at: _timestamp_pb2.Timestamp
+    recovery_codes_left: int
+    acr: str
+    auth_time: _timestamp_pb2.Timestamp
+    def __init__(self, totp_enabled: _Optional[bool] = ..., enabled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recovery_codes_left: _Optional[int] = ..., acr: _Optional[str] = ..., auth_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RegenerateRecoveryCodesRequest(_message.Message):
+    __slots__ = ("access_token",)
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    def __init__(self, access_token: _Optional[str] = ...) -> None: ...
+
+class RegenerateRecoveryCodesResponse(_message.Message):
+    __slots__ = ("recovery_codes", "revoked_sessions")
+    RECOVERY_CODES_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    recovery_codes: _containers.RepeatedScalarFieldContainer[str]
+    revoked_sessions: int
+    def __init__(self, recovery_codes: _Optional[_Iterable[str]] = ..., revoked_sessions: _Optional[int] = ...) -> None: ...
+
+class DisableTotpRequest(_message.Message):
+    __slots__ = ("access_token",)
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    def __init__(self, access_token: _Optional[str] = ...) -> None: ...
+
+class DisableTotpResponse(_message.Message):
+    __slots__ = ("revoked_sessions",)
+    REVOKED_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    revoked_sessions: int
+    def __init__(self, revoked_sessions: _Optional[int] = ...) -> None: ...

@@ -119,6 +119,41 @@ class IdentityServiceStub:
                 request_serializer=identity_dot_v1_dot_identity__pb2.ConfirmEmailChangeRequest.SerializeToString,
                 response_deserializer=identity_dot_v1_dot_identity__pb2.ConfirmEmailChangeResponse.FromString,
                 _registered_method=True)
+        self.CompleteLogin = channel.unary_unary(
+                '/identity.v1.IdentityService/CompleteLogin',
+                request_serializer=identity_dot_v1_dot_identity__pb2.CompleteLoginRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_identity__pb2.TokenResponse.FromString,
+                _registered_method=True)
+        self.BeginTotpEnrollment = channel.unary_unary(
+                '/identity.v1.IdentityService/BeginTotpEnrollment',
+                request_serializer=identity_dot_v1_dot_identity__pb2.BeginTotpEnrollmentRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_identity__pb2.BeginTotpEnrollmentResponse.FromString,
+                _registered_method=True)
+        self.ConfirmTotpEnrollment = channel.unary_unary(
+                '/identity.v1.IdentityService/ConfirmTotpEnrollment',
+                request_serializer=identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrollmentRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrollmentResponse.FromString,
+                _registered_method=True)
+        self.StepUp = channel.unary_unary(
+                '/identity.v1.IdentityService/StepUp',
+                request_serializer=identity_dot_v1_dot_identity__pb2.StepUpRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_identity__pb2.StepUpResponse.FromString,
+                _registered_method=True)
+        self.GetSecondFactor = channel.unary_unary(
+                '/identity.v1.IdentityService/GetSecondFactor',
+                request_serializer=identity_dot_v1_dot_identity__pb2.GetSecondFactorRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_identity__pb2.SecondFactorState.FromString,
+                _registered_method=True)
+        self.RegenerateRecoveryCodes = channel.unary_unary(
+                '/identity.v1.IdentityService/RegenerateRecoveryCodes',
+                request_serializer=identity_dot_v1_dot_identity__pb2.RegenerateRecoveryCodesRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_identity__pb2.RegenerateRecoveryCodesResponse.FromString,
+                _registered_method=True)
+        self.DisableTotp = channel.unary_unary(
+                '/identity.v1.IdentityService/DisableTotp',
+                request_serializer=identity_dot_v1_dot_identity__pb2.DisableTotpRequest.SerializeToString,
+                response_deserializer=identity_dot_v1_dot_identity__pb2.DisableTotpResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -241,6 +276,63 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CompleteLogin(self, request, context):
+        """Second factor (TOTP, RFC 6238, with recovery codes). A code is six digits (TOTP) or a
+        recovery code; wrong codes count toward the account's login throttle. Every refusal of a
+        ticket or a code is one UNAUTHENTICATED with one text.
+        Finish a Login that answered `second_factor_required`: opens the session (acr "aal2").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BeginTotpEnrollment(self, request, context):
+        """Start TOTP enrolment for the holder of `access_token` (current password required): a new
+        secret, inactive until ConfirmTotpEnrollment. ALREADY_EXISTS when a factor is active.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmTotpEnrollment(self, request, context):
+        """Activate the pending secret with a first code: ten recovery codes, shown this once, and an
+        access token for the same session at "aal2".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StepUp(self, request, context):
+        """Prove the second factor again: an access token for the same session with a fresh
+        `auth_time` (and "aal2"); later rotations of the session carry it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSecondFactor(self, request, context):
+        """The second factor of the holder of `access_token`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegenerateRecoveryCodes(self, request, context):
+        """New recovery codes (the old ones die). Needs a recent step-up (PERMISSION_DENIED otherwise);
+        ends the user's other sessions and mails a notice.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableTotp(self, request, context):
+        """Remove TOTP and the recovery codes. Needs a recent step-up; ends the user's other sessions
+        and mails a notice.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -323,6 +415,41 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ConfirmEmailChange,
                     request_deserializer=identity_dot_v1_dot_identity__pb2.ConfirmEmailChangeRequest.FromString,
                     response_serializer=identity_dot_v1_dot_identity__pb2.ConfirmEmailChangeResponse.SerializeToString,
+            ),
+            'CompleteLogin': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteLogin,
+                    request_deserializer=identity_dot_v1_dot_identity__pb2.CompleteLoginRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_identity__pb2.TokenResponse.SerializeToString,
+            ),
+            'BeginTotpEnrollment': grpc.unary_unary_rpc_method_handler(
+                    servicer.BeginTotpEnrollment,
+                    request_deserializer=identity_dot_v1_dot_identity__pb2.BeginTotpEnrollmentRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_identity__pb2.BeginTotpEnrollmentResponse.SerializeToString,
+            ),
+            'ConfirmTotpEnrollment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmTotpEnrollment,
+                    request_deserializer=identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrollmentRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrollmentResponse.SerializeToString,
+            ),
+            'StepUp': grpc.unary_unary_rpc_method_handler(
+                    servicer.StepUp,
+                    request_deserializer=identity_dot_v1_dot_identity__pb2.StepUpRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_identity__pb2.StepUpResponse.SerializeToString,
+            ),
+            'GetSecondFactor': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSecondFactor,
+                    request_deserializer=identity_dot_v1_dot_identity__pb2.GetSecondFactorRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_identity__pb2.SecondFactorState.SerializeToString,
+            ),
+            'RegenerateRecoveryCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegenerateRecoveryCodes,
+                    request_deserializer=identity_dot_v1_dot_identity__pb2.RegenerateRecoveryCodesRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_identity__pb2.RegenerateRecoveryCodesResponse.SerializeToString,
+            ),
+            'DisableTotp': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableTotp,
+                    request_deserializer=identity_dot_v1_dot_identity__pb2.DisableTotpRequest.FromString,
+                    response_serializer=identity_dot_v1_dot_identity__pb2.DisableTotpResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -762,6 +889,195 @@ class IdentityService:
             '/identity.v1.IdentityService/ConfirmEmailChange',
             identity_dot_v1_dot_identity__pb2.ConfirmEmailChangeRequest.SerializeToString,
             identity_dot_v1_dot_identity__pb2.ConfirmEmailChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteLogin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityService/CompleteLogin',
+            identity_dot_v1_dot_identity__pb2.CompleteLoginRequest.SerializeToString,
+            identity_dot_v1_dot_identity__pb2.TokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BeginTotpEnrollment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityService/BeginTotpEnrollment',
+            identity_dot_v1_dot_identity__pb2.BeginTotpEnrollmentRequest.SerializeToString,
+            identity_dot_v1_dot_identity__pb2.BeginTotpEnrollmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmTotpEnrollment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityService/ConfirmTotpEnrollment',
+            identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrollmentRequest.SerializeToString,
+            identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrollmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StepUp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityService/StepUp',
+            identity_dot_v1_dot_identity__pb2.StepUpRequest.SerializeToString,
+            identity_dot_v1_dot_identity__pb2.StepUpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSecondFactor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityService/GetSecondFactor',
+            identity_dot_v1_dot_identity__pb2.GetSecondFactorRequest.SerializeToString,
+            identity_dot_v1_dot_identity__pb2.SecondFactorState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegenerateRecoveryCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityService/RegenerateRecoveryCodes',
+            identity_dot_v1_dot_identity__pb2.RegenerateRecoveryCodesRequest.SerializeToString,
+            identity_dot_v1_dot_identity__pb2.RegenerateRecoveryCodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableTotp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.v1.IdentityService/DisableTotp',
+            identity_dot_v1_dot_identity__pb2.DisableTotpRequest.SerializeToString,
+            identity_dot_v1_dot_identity__pb2.DisableTotpResponse.FromString,
             options,
             channel_credentials,
             insecure,
