@@ -13,7 +13,9 @@ from identity.v1 import admin_pb2 as apb
 from identity.v1 import identity_pb2 as pb
 from tests.conftest import Running
 
-OPTIONAL_MEMBERS = [f.name for f in pb.IntrospectResponse.DESCRIPTOR.fields if f.name != "active"]
+_FIELDS = pb.IntrospectResponse.DESCRIPTOR.fields
+OPTIONAL_MEMBERS = [f.name for f in _FIELDS if f.name != "active" and f.has_presence]
+LIST_MEMBERS = [f.name for f in _FIELDS if f.is_repeated]
 
 
 async def introspect(s: Running, token: str, hint: str = "", role: str = "service") -> Any:
@@ -36,7 +38,9 @@ async def refresh_refused(s: Running, refresh_token: str) -> bool:
 def assert_only_inactive(answer: Any) -> None:
     """RFC 7662 §2.2: an inactive token gets `active: false` and nothing else."""
     assert answer.active is False
+    # Only `active` is set: no optional member has presence and no list has an entry.
     assert [name for name in OPTIONAL_MEMBERS if answer.HasField(name)] == []
+    assert [name for name in LIST_MEMBERS if len(getattr(answer, name))] == []
     assert answer.SerializeToString() == b""
 
 
