@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import ClassVar
 
+from identity.domain.authentication import Authentication
 from identity.domain.errors import InvalidRefreshToken
 
 REFRESH_TOKEN_PREFIX = "idrt_"
@@ -69,6 +70,9 @@ class PresentedToken:
     successor_used_at: datetime | None
     # The session's secret, encrypted under the master key: what the successor derives from.
     secret_enc: bytes = field(repr=False)
+    # The session's last authentication (sign-in or step-up): the new access token's amr, acr
+    # and auth_time, so a rotation preserves them.
+    authentication: Authentication
     # The user's, read with the token: the new access token's email_verified claim.
     email_verified: bool = False
 

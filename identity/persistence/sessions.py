@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from identity.domain.authentication import Authentication
 from identity.domain.refresh import ClientInfo, PresentedToken
 from identity.domain.sessions import SessionView
 from identity.persistence.rows import INSERT_REFRESH_TOKEN, refresh_token_row
@@ -63,6 +64,8 @@ _PRESENTED_TOKEN = (
         sessions.c.generation.label("session_generation"),
         _SUCCESSOR.c.used_at.label("successor_used_at"),
         users.c.email_verified,
+        sessions.c.amr,
+        sessions.c.auth_time,
     )
     .select_from(
         refresh_tokens.join(sessions, sessions.c.id == refresh_tokens.c.session_id)
@@ -142,6 +145,7 @@ class SqlSessions:
             successor_used_at=row.successor_used_at,
             secret_enc=row.secret_enc,
             email_verified=bool(row.email_verified),
+            authentication=Authentication.from_stored(row.amr, row.auth_time),
         )
 
     async def record_rotation(

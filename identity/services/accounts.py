@@ -198,7 +198,11 @@ class Accounts:
         now: datetime,
         detail: dict[str, Any],
         end_streak: str | None,
+        authentication: Authentication | None = None,
     ) -> IssuedTokens:
+        """A new session for a user who just authenticated (by password alone unless
+        `authentication` says otherwise) and its first tokens."""
+        authentication = authentication or Authentication.password(now)
         user_id = user.user_id
         session_id = str(uuid.uuid4())
         secret = os.urandom(32)
@@ -216,13 +220,19 @@ class Accounts:
                 idle_expires_at=idle,
                 absolute_expires_at=absolute,
                 first_token_digest=refresh_token_digest(refresh_token),
-                authentication=Authentication.password(now),
+                authentication=authentication,
             ),
             detail,
             end_streak,
         )
         access = self._tokens.issue(
-            user_id, session_id, client_id, self._settings.default_scope, now, user.email_verified
+            user_id,
+            session_id,
+            client_id,
+            self._settings.default_scope,
+            now,
+            user.email_verified,
+            authentication,
         )
         return IssuedTokens(access, refresh_token, seconds_until(idle, now), session_id, user_id)
 

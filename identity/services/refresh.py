@@ -117,6 +117,7 @@ class RefreshRotation:
             self._scope,
             now,
             token.email_verified,
+            token.authentication,
         )
         return IssuedTokens(
             access,

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import jwt
 
+from identity.domain.authentication import Authentication
 from identity.domain.clock import Clock
 from identity.domain.token_rules import AccessClaims, TokenPolicy, check_active
 from identity.services.keyring import KeyRing
@@ -62,6 +63,7 @@ class AccessTokens:
         scope: str,
         now: datetime,
         email_verified: bool,
+        authentication: Authentication,
     ) -> AccessToken:
         key = self._keyring.signing_key
         iat = math.floor(now.timestamp())
@@ -80,6 +82,10 @@ class AccessTokens:
             "client_id": client_id,
             # A boolean about the address, never the address itself (no PII beyond `sub`).
             "email_verified": email_verified,
+            # How and when the user last authenticated in this session (RFC 8176, OIDC).
+            "amr": authentication.amr,
+            "acr": str(authentication.acr),
+            "auth_time": math.floor(authentication.at.timestamp()),
         }
         token = jwt.encode(
             claims, key.private, algorithm=key.alg, headers={"typ": "at+jwt", "kid": key.kid}

@@ -13,6 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from identity.domain.authentication import Authentication
 from identity.domain.refresh import (
     ClientInfo,
     GraceReplay,
@@ -66,6 +67,7 @@ class RefreshFamily(RuleBasedStateMachine):
             absolute_expires_at=self.idle_expires_at + IDLE,
             successor_used_at=successor.used_at if successor else None,
             secret_enc=b"",
+            authentication=Authentication.password(self.now),
         )
 
     @rule(pick=st.integers(0, 50), client=st.sampled_from(CLIENTS))
