@@ -68,6 +68,10 @@ class PresentedToken:
     idle_expires_at: datetime
     absolute_expires_at: datetime
     successor_used_at: datetime | None
+    # Whether the successor's row exists. Only a rotation interrupted between its two writes
+    # (PostgreSQL commits the consume and the successor separately) leaves a used token without
+    # one; its grace replay writes it.
+    successor_issued: bool
     # The session's secret, encrypted under the master key: what the successor derives from.
     secret_enc: bytes = field(repr=False)
     # The session's last authentication (sign-in or step-up): the new access token's amr, acr

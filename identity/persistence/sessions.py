@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from identity.domain.authentication import Authentication
 from identity.domain.refresh import ClientInfo, PresentedToken
 from identity.domain.sessions import SessionView
-from identity.persistence.rows import INSERT_REFRESH_TOKEN, refresh_token_row
+from identity.persistence.rows import refresh_token_row
 from identity.persistence.tables import refresh_tokens, sessions, users
 
 # The statements of the hot path (refresh), built once with bound parameters: a prebuilt
@@ -63,6 +64,7 @@ _PRESENTED_TOKEN = (
         sessions.c.secret_enc,
         sessions.c.generation.label("session_generation"),
         _SUCCESSOR.c.used_at.label("successor_used_at"),
+        _SUCCESSOR.c.session_id.is_not(None).label("successor_issued"),
         users.c.email_verified,
         sessions.c.amr,
         sessions.c.auth_time,
@@ -80,9 +82,23 @@ _PRESENTED_TOKEN = (
     )
     .where(refresh_tokens.c.digest == bindparam("b_digest"))
 )
+# PostgreSQL: the consume and the facts in one statement (one round trip, in autocommit). The
+# facts come from the statement's snapshot, taken before its UPDATE: right when this call won
+# (the token was unused, its session live), but after a lost race the winner's commit may be
+# newer than the snapshot, so a loser reads the facts again in a statement of its own.
+_CONSUMED = _CONSUME_TOKEN.cte("consumed")
+_CONSUME_AND_READ = _PRESENTED_TOKEN.add_columns(
+    select(func.count()).select_from(_CONSUMED).scalar_subquery().label("won")
+)
+# "Where the session is behind": writing a successor is idempotent, so the grace replay can write
+# one that an interrupted rotation left out (on PostgreSQL the consume and the successor are two
+# statements, each committed on its own) and two such replays cannot both advance the session.
 _ADVANCE_SESSION = (
     update(sessions)
-    .where(sessions.c.id == bindparam("b_session_id"))
+    .where(
+        sessions.c.id == bindparam("b_session_id"),
+        sessions.c.generation < bindparam("b_generation"),
+    )
     .values(
         generation=bindparam("b_generation"),
         last_used_at=bindparam("b_now"),
@@ -92,15 +108,17 @@ _ADVANCE_SESSION = (
 # PostgreSQL: a rotation's writes in one statement, the successor token riding as a CTE of the
 # session's advance.
 _RECORD_ROTATION = _ADVANCE_SESSION.add_cte(
-    insert(refresh_tokens)
+    pg_insert(refresh_tokens)
     .values(
         digest=bindparam("b_digest"),
         session_id=bindparam("b_session_id"),
         generation=bindparam("b_generation"),
         issued_at=bindparam("b_now"),
     )
+    .on_conflict_do_nothing()
     .cte("new_token")
 )
+_INSERT_SUCCESSOR_SQLITE = insert(refresh_tokens).prefix_with("OR IGNORE", dialect="sqlite")
 
 
 class SqlSessions:
@@ -114,38 +132,34 @@ class SqlSessions:
         # is live. Two concurrent refreshes both run this UPDATE; the row lock makes the second
         # wait, re-check "used_at IS NULL" after the first commits, and match nothing
         # (PostgreSQL READ COMMITTED; SQLite serialises writers with BEGIN IMMEDIATE).
-        won = (
-            await self._conn.execute(
-                _CONSUME_TOKEN,
-                {
-                    "b_digest": digest,
-                    "b_now": now,
-                    "b_used_ip": client.ip,
-                    "b_used_user_agent": client.user_agent,
-                },
-            )
-        ).first()
-        # Whether or not we won, read the facts the domain decides on. After a lost race the
-        # winner has committed, so its successor row is visible to this statement.
+        binds = {
+            "b_digest": digest,
+            "b_now": now,
+            "b_used_ip": client.ip,
+            "b_used_user_agent": client.user_agent,
+        }
+        if self._conn.dialect.name == "postgresql":
+            row = (await self._conn.execute(_CONSUME_AND_READ, binds)).first()
+            if row is not None and row.won:
+                # The snapshot predates this call's own UPDATE: the use is this call's.
+                return _presented(row, consumed_now=True, used_at=now, used_by=client)
+        else:
+            won = (await self._conn.execute(_CONSUME_TOKEN, binds)).first() is not None
+            if won:
+                row = (await self._conn.execute(_PRESENTED_TOKEN, {"b_digest": digest})).first()
+                assert row is not None  # the UPDATE just matched it
+                return _presented(row, consumed_now=True, used_at=now, used_by=client)
+        # Not consumed by this call: read the facts in a statement of its own. After a lost race
+        # the winner has committed, so its use and its successor are visible to this statement.
         row = (await self._conn.execute(_PRESENTED_TOKEN, {"b_digest": digest})).first()
         if row is None:
             return None
-        return PresentedToken(
-            session_id=row.session_id,
-            user_id=row.user_id,
-            client_id=row.client_id,
-            generation=row.generation,
-            consumed_now=won is not None,
+        return _presented(
+            row,
+            consumed_now=False,
             used_at=row.used_at,
             # An unused token has no user yet (NULL columns): the empty client.
             used_by=ClientInfo(ip=row.used_ip or "", user_agent=row.used_user_agent or ""),
-            session_revoked=row.revoked_at is not None,
-            idle_expires_at=row.idle_expires_at,
-            absolute_expires_at=row.absolute_expires_at,
-            successor_used_at=row.successor_used_at,
-            secret_enc=row.secret_enc,
-            email_verified=bool(row.email_verified),
-            authentication=Authentication.from_stored(row.amr, row.auth_time),
         )
 
     async def record_rotation(
@@ -166,7 +180,7 @@ class SqlSessions:
             await self._conn.execute(_RECORD_ROTATION, {**binds, "b_digest": digest})
             return
         await self._conn.execute(
-            INSERT_REFRESH_TOKEN, refresh_token_row(digest, session_id, generation, now)
+            _INSERT_SUCCESSOR_SQLITE, refresh_token_row(digest, session_id, generation, now)
         )
         await self._conn.execute(_ADVANCE_SESSION, binds)
 
@@ -217,6 +231,26 @@ class SqlSessions:
             await self._conn.execute(select(sessions).where(sessions.c.id == session_id))
         ).first()
         return None if row is None else _session_view(row)
+
+
+def _presented(row: Any, consumed_now: bool, used_at: Any, used_by: ClientInfo) -> PresentedToken:
+    return PresentedToken(
+        session_id=row.session_id,
+        user_id=row.user_id,
+        client_id=row.client_id,
+        generation=row.generation,
+        consumed_now=consumed_now,
+        used_at=used_at,
+        used_by=used_by,
+        session_revoked=row.revoked_at is not None,
+        idle_expires_at=row.idle_expires_at,
+        absolute_expires_at=row.absolute_expires_at,
+        successor_used_at=row.successor_used_at,
+        successor_issued=bool(row.successor_issued),
+        secret_enc=row.secret_enc,
+        email_verified=bool(row.email_verified),
+        authentication=Authentication.from_stored(row.amr, row.auth_time),
+    )
 
 
 def _session_view(row: Any) -> SessionView:

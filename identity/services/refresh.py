@@ -56,7 +56,11 @@ class RefreshRotation:
     async def refresh(self, refresh_token: str, client: ClientInfo) -> IssuedTokens:
         digest = refresh_token_digest(refresh_token)
         now = self._clock.now()
-        async with self._uow() as uow:
+        # Autocommit: on PostgreSQL a rotation is two statements, each atomic on its own (the
+        # consume with the facts, then the successor with the session's advance): no BEGIN and
+        # COMMIT round trips. A rotation interrupted between the two left a used token without
+        # a successor; its retry, within the grace window, writes the successor (below).
+        async with self._uow(autocommit=True) as uow:
             found = await uow.sessions.consume_refresh_token(digest, now, client)
             decision = decide_refresh(found, now, self._grace, client)
             metrics.REFRESHES.labels(decision.outcome).inc()
@@ -64,25 +68,26 @@ class RefreshRotation:
                 case Rotate(token):
                     successor = self._successor(token)
                     idle = self._lifetimes.idle_expiry(now, token.absolute_expires_at)
-                    await uow.sessions.record_rotation(
-                        token.session_id,
-                        token.generation + 1,
-                        refresh_token_digest(successor),
-                        now,
-                        idle,
-                    )
+                    await self._record(uow, token, successor, now, idle)
                     await uow.commit()
                     log.info("refresh rotated", extra={"sid": token.session_id})
                     return self._issue(token, successor, idle, now, grace_replay=False)
                 case GraceReplay(token):
                     # The same successor again, never a second live token.
+                    successor = self._successor(token)
+                    idle = token.idle_expires_at
+                    if not token.successor_issued:
+                        idle = self._lifetimes.idle_expiry(now, token.absolute_expires_at)
+                        await self._record(uow, token, successor, now, idle)
+                        await uow.commit()
+                        log.warning(
+                            "refresh grace replay wrote a missing successor",
+                            extra={"sid": token.session_id},
+                        )
                     log.info("refresh grace replay", extra={"sid": token.session_id})
-                    return self._issue(
-                        token, self._successor(token), token.idle_expires_at, now, grace_replay=True
-                    )
+                    return self._issue(token, successor, idle, now, grace_replay=True)
                 case Reuse() as reuse:
-                    events = await self._handle_reuse(uow, reuse, now)
-                    await uow.commit()
+                    pass  # revoked below, in a transaction of its own
                 case Invalid(token):
                     # A token never issued has no session to name; a known one says which it
                     # was (its session ended, revoked or expired).
@@ -94,9 +99,29 @@ class RefreshRotation:
                         },
                     )
                     raise InvalidRefreshToken()
+        # The revocation, its events and the incident commit together or not at all.
+        async with self._uow() as uow:
+            events = await self._handle_reuse(uow, reuse, now)
+            await uow.commit()
         # Published once the revocation has committed, with the connection returned.
         self._revoker.publish(events)
         raise RefreshTokenReused()
+
+    async def _record(
+        self,
+        uow: UnitOfWork,
+        token: PresentedToken,
+        successor: str,
+        now: datetime,
+        idle_expires_at: datetime,
+    ) -> None:
+        await uow.sessions.record_rotation(
+            token.session_id,
+            token.generation + 1,
+            refresh_token_digest(successor),
+            now,
+            idle_expires_at,
+        )
 
     def _successor(self, token: PresentedToken) -> str:
         key = self._master.decrypt(token.secret_enc, token.session_id.encode())

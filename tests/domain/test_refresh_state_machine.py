@@ -66,6 +66,7 @@ class RefreshFamily(RuleBasedStateMachine):
             idle_expires_at=self.idle_expires_at,
             absolute_expires_at=self.idle_expires_at + IDLE,
             successor_used_at=successor.used_at if successor else None,
+            successor_issued=successor is not None,
             secret_enc=b"",
             authentication=Authentication.password(self.now),
         )

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import grpc
 import jwt
 import pytest
+from sqlalchemy import select, update
 
 from identity.domain.clock import FixedClock
+from identity.domain.refresh import refresh_token_digest
+from identity.persistence.tables import refresh_tokens
 from identity.v1 import identity_pb2 as pb
 from tests.helpers import error_of, login, refresh, register_and_login, status_of
 
@@ -267,3 +271,51 @@ async def test_an_ordinary_rotation_keeps_earlier_access_tokens_working(
         pb.ListMySessionsRequest(access_token=tokens.access_token), metadata=s.md()
     )
     assert [x.session_id for x in listing.sessions if x.current] == [tokens.session_id]
+
+
+async def _interrupt_rotation(s, refresh_token: str) -> None:
+    """The state a rotation leaves when it stops between its two writes (on PostgreSQL the
+    consume and the successor commit separately): the token used, no successor, the session
+    not advanced."""
+    async with s.app.engine.begin() as conn:
+        result = await conn.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.digest == refresh_token_digest(refresh_token))
+            .values(used_at=datetime.now(UTC), used_ip="127.0.0.1", used_user_agent="test")
+        )
+        assert result.rowcount == 1
+
+
+async def _tokens_of(s, session_id: str) -> list[int]:
+    async with s.app.engine.connect() as conn:
+        rows = await conn.execute(
+            select(refresh_tokens.c.generation).where(refresh_tokens.c.session_id == session_id)
+        )
+        return sorted(r.generation for r in rows)
+
+
+async def test_a_retry_after_an_interrupted_rotation_writes_the_missing_successor(
+    identity_server, unique_email
+):
+    s = identity_server
+    first = await register_and_login(s, unique_email())
+    await _interrupt_rotation(s, first.refresh_token)
+    retried = await refresh(s, first.refresh_token)
+    assert retried.grace_replay
+    assert await _tokens_of(s, first.session_id) == [0, 1]
+    # The successor is a real, live token: it rotates normally, and the chain goes on.
+    after = await refresh(s, retried.refresh_token)
+    assert not after.grace_replay
+    assert await _tokens_of(s, first.session_id) == [0, 1, 2]
+
+
+async def test_concurrent_retries_after_an_interrupted_rotation_write_one_successor(
+    identity_server, unique_email
+):
+    s = identity_server
+    first = await register_and_login(s, unique_email())
+    await _interrupt_rotation(s, first.refresh_token)
+    answers = await asyncio.gather(*(refresh(s, first.refresh_token) for _ in range(10)))
+    assert {a.refresh_token for a in answers} == {answers[0].refresh_token}
+    assert await _tokens_of(s, first.session_id) == [0, 1]
+    assert not (await refresh(s, answers[0].refresh_token)).grace_replay

@@ -34,8 +34,13 @@ async def test_access_tokens_follow_rfc_9068_and_carry_no_pii(identity_server, u
         "scope",
         "client_id",
         "email_verified",  # a boolean about the address, not the address (DESIGN §12)
+        "amr",  # how the user authenticated (RFC 8176) ...
+        "acr",  # ... at which assurance level ...
+        "auth_time",  # ... and when (a password sign-in: the login)
     }
     assert claims["email_verified"] is False
+    assert claims["amr"] == ["pwd"] and claims["acr"] == "aal1"
+    assert claims["auth_time"] == claims["iat"]
     assert claims["exp"] - claims["iat"] == 600 and claims["nbf"] == claims["iat"]
     assert claims["sub"] == tokens.user_id and claims["sid"] == tokens.session_id
     assert email not in tokens.access_token and email.split("@")[0] not in json.dumps(claims)
