@@ -19,7 +19,10 @@ IdentityError
  │              ├── NotYetValid          nbf or iat in the future (beyond the leeway)
  │              ├── WrongIssuer
  │              ├── WrongAudience
- │              └── RevokedToken         session, user not-before or jti revoked
+ │              ├── RevokedToken         session, user not-before or jti revoked
+ │              └── StepUpRequired       valid, but not the authentication a caller demanded
+ │                   ├── InsufficientAuthentication   acr missing, unknown or too low
+ │                   └── AuthenticationTooOld         auth_time missing or too long ago
  ├── PermissionDenied
  │    └── EmailNotVerified     login refused until the address is verified (`required` mode)
  ├── NotFound
@@ -141,6 +144,34 @@ class WrongAudience(InvalidToken):
 
 class RevokedToken(InvalidToken):
     code = "revoked_token"
+
+
+class StepUpRequired(InvalidToken):
+    """The token is valid, but the caller demanded a level (`acr`) or a recency (`max_age`,
+    seconds since auth_time) it does not meet: the user must authenticate again (step up).
+    Both demands are carried, for the RFC 9470 challenge that tells the client what to get."""
+
+    code = "step_up_required"
+    public = "stronger or more recent authentication required"
+
+    def __init__(self, acr: str | None, max_age: float | None, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.acr = acr
+        self.max_age = max_age
+
+
+class InsufficientAuthentication(StepUpRequired):
+    code = "insufficient_authentication"
+
+    def __init__(self, acr: str | None, max_age: float | None, detail: str | None = None) -> None:
+        super().__init__(acr, max_age, detail or "authentication level too low")
+
+
+class AuthenticationTooOld(StepUpRequired):
+    code = "authentication_too_old"
+
+    def __init__(self, acr: str | None, max_age: float | None, detail: str | None = None) -> None:
+        super().__init__(acr, max_age, detail or "authentication too long ago")
 
 
 class PermissionDenied(IdentityError):

@@ -20,8 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
+from identity.domain.authentication import Level, meets
 from identity.domain.errors import (
+    AuthenticationTooOld,
     ExpiredToken,
+    InsufficientAuthentication,
     MalformedToken,
     NotYetValid,
     RevokedToken,
@@ -74,6 +77,11 @@ class AccessClaims(NamedTuple):
     client_id: str
     scope: str
     email_verified: bool  # False when absent: tokens minted before the claim existed
+    # How and when the user last authenticated (RFC 8176, OIDC Core §2); empty/None when absent
+    # (tokens minted before these claims existed), which no demand for a level or an age meets.
+    amr: tuple[str, ...]
+    acr: str | None
+    auth_time: int | None
     raw: Mapping[str, Any]
 
     def __repr__(self) -> str:
@@ -143,8 +151,38 @@ def check_active(
     return claims
 
 
+def check_authentication(
+    token_acr: str | None,
+    auth_time: int | None,
+    *,
+    acr: str | None,
+    max_auth_age: float | None,
+    now: float,
+) -> None:
+    """A service's demand on how (`acr`, a level the token's must meet) and how recently
+    (`max_auth_age` seconds before `now`, a POSIX time) the user authenticated; None demands
+    nothing. One rule for a verified token's claims and an Introspect answer alike.
+
+    Fails closed: a token without `acr`, or with a level we do not know, meets no demanded level;
+    one without `auth_time` is never recent enough. No leeway on the age: a verifier whose clock
+    runs ahead asks for a step-up a little early, never accepts a stale one. A demand that no
+    token could meet (a level we do not define, a negative age) is the caller's bug: ValueError."""
+    if acr is not None and acr not in _LEVELS:
+        raise ValueError(f"acr must be one of {sorted(_LEVELS)}")
+    if max_auth_age is not None and not max_auth_age >= 0:  # NaN too
+        raise ValueError("max_auth_age must be a number of seconds, not negative")
+    if acr is not None and not meets(token_acr, acr):
+        raise InsufficientAuthentication(acr, max_auth_age)
+    if max_auth_age is not None and (auth_time is None or now - auth_time > max_auth_age):
+        raise AuthenticationTooOld(acr, max_auth_age)
+
+
+_LEVELS = frozenset(str(level) for level in Level)
 _REQUIRED = frozenset(REQUIRED_CLAIMS)
 _MAX_DATE = 2**40
+# RFC 8176 values are short names ("pwd", "otp", "hwk", ...); a token lists the few it used.
+MAX_AMR_VALUES = 8
+MAX_AUTHENTICATION_NAME = 32
 
 
 def _numeric_date(value: object, name: str) -> int:
@@ -190,7 +228,18 @@ def _check_claims(payload: Any, policy: TokenPolicy, now: datetime) -> AccessCla
     email_verified = payload.get("email_verified", False)
     if type(email_verified) is not bool:
         raise MalformedToken("email_verified is not a boolean")
-    check_times(exp, nbf, iat, now.timestamp(), policy.leeway.total_seconds())
+    # Absent (a token minted before these claims existed) is allowed; present, even as null,
+    # must be well formed.
+    amr = _amr(payload["amr"]) if "amr" in payload else ()
+    acr = _string(payload["acr"], "acr", MAX_AUTHENTICATION_NAME) if "acr" in payload else None
+    current = now.timestamp()
+    leeway = policy.leeway.total_seconds()
+    auth_time = None
+    if "auth_time" in payload:
+        auth_time = _numeric_date(payload["auth_time"], "auth_time")
+        if auth_time > current + leeway:
+            raise NotYetValid("auth_time in the future")
+    check_times(exp, nbf, iat, current, leeway)
     return AccessClaims(
         iss,
         _string(payload["sub"], "sub"),
@@ -203,5 +252,16 @@ def _check_claims(payload: Any, policy: TokenPolicy, now: datetime) -> AccessCla
         _string(payload["client_id"], "client_id", 256),
         scope,
         email_verified,
+        amr,
+        acr,
+        auth_time,
         payload,
     )
+
+
+def _amr(value: object) -> tuple[str, ...]:
+    if type(value) is not list or not 0 < len(value) <= MAX_AMR_VALUES:
+        raise MalformedToken("amr is not a short list of strings")
+    for method in value:
+        _string(method, "amr", MAX_AUTHENTICATION_NAME)
+    return tuple(value)
