@@ -9,6 +9,12 @@
     except InvalidToken:
         ...                                      # 401
 
+    # An operation that needs a second factor used in the last five minutes:
+    try:
+        claims = verifier.verify(token, acr="aal2", max_auth_age=300)
+    except StepUpRequired as error:              # 401, WWW-Authenticate: step_up_challenge(error)
+        ...
+
 This package imports no server code (no gRPC servicer, SQLAlchemy or edge): only the pure token
 rules and JWS codec of `identity.domain` and the generated gRPC client messages.
 """
@@ -16,16 +22,20 @@ rules and JWS codec of `identity.domain` and the generated gRPC client messages.
 from __future__ import annotations
 
 from identity.domain.token_rules import RevocationView
+from identity.verify.challenge import step_up_challenge
 from identity.verify.errors import (
+    AuthenticationTooOld,
     BadSignature,
     DisallowedAlgorithm,
     ExpiredToken,
+    InsufficientAuthentication,
     InvalidToken,
     JwksUnavailable,
     MalformedToken,
     NotYetValid,
     RevokedToken,
     StaleRevocations,
+    StepUpRequired,
     UnknownKey,
     UnverifiedEmail,
     WrongAudience,
@@ -39,12 +49,14 @@ from identity.verify.sources import FetchedJwks, HttpJwksSource, JwksFetchError,
 from identity.verify.verifier import Verifier
 
 __all__ = [
+    "AuthenticationTooOld",
     "BadSignature",
     "DisallowedAlgorithm",
     "ExpiredToken",
     "FetchedJwks",
     "GrpcJwksSource",
     "HttpJwksSource",
+    "InsufficientAuthentication",
     "Introspector",
     "InvalidToken",
     "JwksFetchError",
@@ -56,10 +68,12 @@ __all__ = [
     "RevocationView",
     "RevokedToken",
     "StaleRevocations",
+    "StepUpRequired",
     "UnknownKey",
     "UnverifiedEmail",
     "Verifier",
     "WrongAudience",
     "WrongIssuer",
     "WrongType",
+    "step_up_challenge",
 ]

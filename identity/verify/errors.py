@@ -12,22 +12,31 @@ InvalidToken                 not an active access token (every refusal below is 
  ├── WrongIssuer
  ├── WrongAudience
  ├── RevokedToken            refused by the revocation view plugged into the Verifier
+ ├── StepUpRequired          valid, but not the authentication this call demanded (acr=,
+ │    │                      max_auth_age=); carries the demands, see step_up_challenge
+ │    ├── InsufficientAuthentication   acr missing, unknown or below the demanded level
+ │    └── AuthenticationTooOld         auth_time missing or older than max_auth_age
  ├── StaleRevocations        the revocation feed is staler than max_staleness: fail closed
  └── UnverifiedEmail         email_verified is not true, and the Verifier requires it
 
-A caller answers 401 to all of them, except perhaps 503 to JwksUnavailable.
+A caller answers 401 to all of them, except perhaps 503 to JwksUnavailable; to StepUpRequired
+401 with `WWW-Authenticate: <step_up_challenge(error)>` (RFC 9470), which tells the client to
+have the user step up.
 """
 
 from __future__ import annotations
 
 from identity.domain.errors import (
+    AuthenticationTooOld,
     BadSignature,
     DisallowedAlgorithm,
     ExpiredToken,
+    InsufficientAuthentication,
     InvalidToken,
     MalformedToken,
     NotYetValid,
     RevokedToken,
+    StepUpRequired,
     UnknownKey,
     WrongAudience,
     WrongIssuer,
@@ -55,15 +64,18 @@ class UnverifiedEmail(InvalidToken):
 
 
 __all__ = [
+    "AuthenticationTooOld",
     "BadSignature",
     "DisallowedAlgorithm",
     "ExpiredToken",
+    "InsufficientAuthentication",
     "InvalidToken",
     "JwksUnavailable",
     "MalformedToken",
     "NotYetValid",
     "RevokedToken",
     "StaleRevocations",
+    "StepUpRequired",
     "UnknownKey",
     "UnverifiedEmail",
     "WrongAudience",

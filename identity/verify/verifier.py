@@ -3,6 +3,7 @@
     verifier = Verifier(issuer="https://id.example.com", audience="api",
                         jwks_url="https://id.example.com/.well-known/jwks.json")
     claims = verifier.verify(token)        # or: await verifier.averify(token)
+    claims = verifier.verify(token, acr="aal2", max_auth_age=300)   # a second factor, recently
 
 Tokens seen again are answered from a cache keyed by the exact token string (see claims_cache)
 that still checks expiry, the key and the revocation view on every hit; `cache_size=0` turns it
@@ -31,13 +32,16 @@ from identity.domain.token_rules import (
     RevocationView,
     TokenPolicy,
     check_active,
+    check_authentication,
 )
 from identity.verify.cache import KeyCache
-from identity.verify.claims_cache import DEFAULT_CACHE_SIZE, ClaimsCache
+from identity.verify.claims_cache import DEFAULT_CACHE_SIZE, CachedClaims, ClaimsCache
 from identity.verify.errors import (
+    InvalidToken,
     JwksUnavailable,
     RevokedToken,
     StaleRevocations,
+    StepUpRequired,
     UnknownKey,
     UnverifiedEmail,
 )
@@ -126,38 +130,75 @@ class Verifier:
         """Seconds since the revocation feed last heard from identity (None without a feed)."""
         return self._staleness() if self._staleness is not None else None
 
-    def verify(self, token: str) -> Mapping[str, Any]:
+    def verify(
+        self, token: str, *, acr: str | None = None, max_auth_age: float | None = None
+    ) -> Mapping[str, Any]:
         """Return the token's claims (read-only) or raise InvalidToken saying why.
+
+        `acr` demands a level ("aal2": a second factor) and `max_auth_age` that the user
+        authenticated at most that many seconds ago; a token that is otherwise valid but fails
+        a demand raises InsufficientAuthentication or AuthenticationTooOld (StepUpRequired).
+        The demands are this call's: a token verified (and cached) without them is checked
+        against them on every later call that makes them.
 
         May block on a JWK Set fetch (at most the fetch timeout); from an event loop, use averify.
         With max_staleness, a feed staler than that refuses every token (no fallback here:
         Introspect is only asked by averify).
         """
-        claims = self._hit(token)
-        if claims is None:
-            claims = self._verify(token)
-        self._check_email_verified(claims)
+        entry = self._hit(token)
+        if entry is None:
+            claims, result = self._verify(token)
+        else:
+            claims = entry.claims
+            shared = entry.shared
+            result = shared if shared is not None else entry.result()
+        self._check_email_verified(result)
         if self._staleness is not None and self._too_stale():
             raise StaleRevocations("revocation feed too stale")
-        return claims
+        if acr is not None or max_auth_age is not None:
+            check_authentication(
+                claims.acr,
+                claims.auth_time,
+                acr=acr,
+                max_auth_age=max_auth_age,
+                now=self._timestamp(),
+            )
+        return result
 
-    async def averify(self, token: str) -> Mapping[str, Any]:
-        """verify for event loops. With max_staleness and a stale feed: Introspect decides when
-        an introspector is given, else StaleRevocations (fail closed)."""
-        claims = self._hit(token)
-        if claims is None:
-            claims = await self._averify(token)
-        self._check_email_verified(claims)
+    async def averify(
+        self, token: str, *, acr: str | None = None, max_auth_age: float | None = None
+    ) -> Mapping[str, Any]:
+        """verify for event loops, with the same demands. With max_staleness and a stale feed:
+        Introspect decides when an introspector is given (its answer meeting the demands too),
+        else StaleRevocations (fail closed)."""
+        entry = self._hit(token)
+        if entry is None:
+            claims, result = await self._averify(token)
+        else:
+            claims = entry.claims
+            shared = entry.shared
+            result = shared if shared is not None else entry.result()
+        self._check_email_verified(result)
         if self._staleness is not None and self._too_stale():
             if self._introspector is None:
                 raise StaleRevocations("revocation feed too stale")
             try:
-                active = await self._introspector.active(token)
+                await self._introspector.verify(token, acr=acr, max_auth_age=max_auth_age)
             except grpc.aio.AioRpcError:
                 raise StaleRevocations("revocation feed too stale, introspection failed") from None
-            if not active:
-                raise RevokedToken("introspection says inactive")
-        return claims
+            except StepUpRequired:
+                raise
+            except InvalidToken:  # inactive: the local check passed, so it was revoked
+                raise RevokedToken("introspection says inactive") from None
+        if acr is not None or max_auth_age is not None:
+            check_authentication(
+                claims.acr,
+                claims.auth_time,
+                acr=acr,
+                max_auth_age=max_auth_age,
+                now=self._timestamp(),
+            )
+        return result
 
     def _check_email_verified(self, claims: Mapping[str, Any]) -> None:
         # `is not True`: only the JSON boolean true passes (token_rules refuses other types).
@@ -171,7 +212,7 @@ class Verifier:
             and self._staleness() > self._max_staleness
         )
 
-    def _hit(self, token: str) -> Mapping[str, Any] | None:
+    def _hit(self, token: str) -> CachedClaims | None:
         """A token verified before: this exact string, its key unchanged, times and revocations
         checked again. Most calls end here, so it is kept short."""
         cache = self._cache
@@ -181,20 +222,16 @@ class Verifier:
         keys = self._keys.fresh(current)
         if keys is None:  # the key set is due for a refresh: the full path fetches it first
             return None
-        entry = cache.hit(token, keys, current, self._revocations)
-        if entry is None:
-            return None
-        shared = entry.shared
-        return shared if shared is not None else entry.result()
+        return cache.hit(token, keys, current, self._revocations)
 
-    def _verify(self, token: str) -> Mapping[str, Any]:
+    def _verify(self, token: str) -> tuple[AccessClaims, Mapping[str, Any]]:
         """The full check (a cache miss), fetching the JWK Set first when it is due."""
         current = self._timestamp()
         if self._keys.stale(current):
             self._keys.refresh()
             hit = self._hit(token)  # an unchanged key keeps its cached tokens
             if hit is not None:
-                return hit
+                return hit.claims, hit.result()
             current = self._timestamp()  # a fetch may have taken a while
         try:
             return self._checked(token, self._datetime(current))
@@ -205,14 +242,14 @@ class Verifier:
         self._keys.refresh(kid)
         return self._checked(token, self._clock.now())
 
-    async def _averify(self, token: str) -> Mapping[str, Any]:
+    async def _averify(self, token: str) -> tuple[AccessClaims, Mapping[str, Any]]:
         """_verify for event loops: a JWK Set fetch, when one is due, does not block the loop."""
         current = self._timestamp()
         if self._keys.stale(current):
             await self._keys.arefresh()
             hit = self._hit(token)
             if hit is not None:
-                return hit
+                return hit.claims, hit.result()
             current = self._timestamp()
         try:
             return self._checked(token, self._datetime(current))
@@ -232,11 +269,11 @@ class Verifier:
             return datetime.fromtimestamp(current, UTC)
         return self._clock.now()
 
-    def _checked(self, token: str, now: datetime) -> Mapping[str, Any]:
+    def _checked(self, token: str, now: datetime) -> tuple[AccessClaims, Mapping[str, Any]]:
         keys = self._keys.keys
         claims = self._check(token, keys, now)
         entry = self._cache.remember(token, claims, keys) if self._cache is not None else None
-        return _claims(claims) if entry is None else entry.result()
+        return claims, _claims(claims) if entry is None else entry.result()
 
     def _check(
         self, token: str, keys: Mapping[str, VerificationKey], now: datetime
