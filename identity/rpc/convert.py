@@ -59,9 +59,11 @@ def introspection(info: TokenInfo) -> pb.IntrospectResponse:
     members = {
         name: getattr(info, name)
         for name in ("scope", "client_id", "token_type", "exp", "iat", "nbf")
-        + ("sub", "aud", "iss", "jti", "sid", "email_verified")
+        + ("sub", "aud", "iss", "jti", "sid", "email_verified", "acr", "auth_time")
     }
-    return pb.IntrospectResponse(active=True, **{k: v for k, v in members.items() if v is not None})
+    return pb.IntrospectResponse(
+        active=True, amr=info.amr, **{k: v for k, v in members.items() if v is not None}
+    )
 
 
 def revocation_event(event: RevocationEvent) -> pb.RevocationEvent:

@@ -37,6 +37,10 @@ class TokenInfo:
     iat: int | None = None
     nbf: int | None = None
     email_verified: bool | None = None
+    # How and when the user last authenticated: absent from tokens minted before the claims.
+    amr: tuple[str, ...] = ()
+    acr: str | None = None
+    auth_time: int | None = None
 
 
 INACTIVE = TokenInfo(active=False)
@@ -73,4 +77,7 @@ class Introspection:
             iat=claims.iat,
             nbf=claims.nbf,
             email_verified=claims.email_verified,
+            amr=claims.amr,
+            acr=claims.acr,
+            auth_time=claims.auth_time,
         )
