@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from jwt.algorithms import get_default_algorithms
 
+import identity.verify.verifier as verifier_module
 from identity.domain.clock import FixedClock
 from identity.domain.keys import KeyRecord, KeyState, PrivateKey, create_key, load_private_key
 from identity.domain.master_key import MasterKey
@@ -254,3 +255,17 @@ def make_verifier(jwks_server: JwksServer, clock: FixedClock) -> Callable[..., V
 @pytest.fixture
 def verifier(make_verifier: Callable[..., Verifier]) -> Verifier:
     return make_verifier()
+
+
+@pytest.fixture
+def checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts full checks (signature included) the verifier runs."""
+    seen: list[str] = []
+    real = verifier_module.check_active
+
+    def counting(token: Any, *args: Any) -> Any:
+        seen.append(token)
+        return real(token, *args)
+
+    monkeypatch.setattr(verifier_module, "check_active", counting)
+    return seen

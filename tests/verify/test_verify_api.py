@@ -50,6 +50,9 @@ def test_every_refusal_is_an_invalid_token_and_unauthenticated():
         "WrongIssuer",
         "WrongAudience",
         "RevokedToken",
+        "StepUpRequired",
+        "InsufficientAuthentication",
+        "AuthenticationTooOld",
     ]
     for name in names:
         error = getattr(identity.verify, name)

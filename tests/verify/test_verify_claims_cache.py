@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-import identity.verify.verifier as verifier_module
 from identity.verify import (
     BadSignature,
     ExpiredToken,
@@ -35,20 +34,6 @@ def _high_s(token: str, tokens: Any) -> str:
     r, s = raw[:32], int.from_bytes(raw[32:], "big")
     flipped = r + (P256_ORDER - s).to_bytes(32, "big")
     return f"{header}.{payload}.{tokens.b64(flipped)}"
-
-
-@pytest.fixture
-def checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Counts full checks (signature included) the verifier runs."""
-    seen: list[str] = []
-    real = verifier_module.check_active
-
-    def counting(token: Any, *args: Any) -> Any:
-        seen.append(token)
-        return real(token, *args)
-
-    monkeypatch.setattr(verifier_module, "check_active", counting)
-    return seen
 
 
 def test_a_repeated_token_is_answered_without_a_second_signature_check(
