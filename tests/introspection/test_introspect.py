@@ -37,9 +37,10 @@ async def test_active_access_token_reports_exactly_its_claims(identity_server, u
     assert answer.token_type == "access_token"
     for name in ("scope", "client_id", "sub", "iss", "jti", "sid"):
         assert getattr(answer, name) == claims[name], name
-    for name in ("exp", "iat", "nbf"):
+    for name in ("exp", "iat", "nbf", "auth_time"):
         assert getattr(answer, name) == claims[name], name
     assert answer.aud == claims["aud"]
+    assert (list(answer.amr), answer.acr) == (claims["amr"], claims["acr"]) == (["pwd"], "aal1")
     assert answer.sub == tokens.user_id and answer.sid == tokens.session_id
     assert not answer.HasField("username")  # no email, no PII beyond the user id
 
