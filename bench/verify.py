@@ -107,6 +107,11 @@ class Issuer:
             "sid": base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode(),
             "scope": "openid",
             "client_id": "web",
+            # What identity mints since issue 20: amr is a list, the claims cache's copied case.
+            "email_verified": True,
+            "amr": ["pwd"],
+            "acr": "aal1",
+            "auth_time": now,
         }
         return jwt.encode(
             claims, self.private, algorithm=self.alg, headers={"typ": "at+jwt", "kid": self.kid}
