@@ -12,6 +12,7 @@ from identity.domain.authentication import Authentication
 from identity.domain.keys import KeyRecord
 from identity.domain.links import LinkPurpose, LinkRecord, NewLink
 from identity.domain.refresh import ClientInfo, PresentedToken
+from identity.domain.second_factor import NewTicket, TicketRecord
 from identity.domain.sessions import SessionView
 
 
@@ -24,6 +25,20 @@ class UserRecord:
     locked_at: datetime | None
     not_before: datetime | None
     email_verified: bool = False
+    # A confirmed TOTP factor: Login answers with an MFA ticket instead of a session.
+    second_factor_enabled: bool = False
+
+
+@dataclass(frozen=True)
+class FactorRecord:
+    """A user's TOTP factor: pending until `confirmed_at`; `last_used_step` is the time step
+    of the newest accepted code."""
+
+    user_id: str
+    secret_enc: bytes = field(repr=False)
+    created_at: datetime
+    confirmed_at: datetime | None
+    last_used_step: int | None
 
 
 @dataclass(frozen=True)
@@ -172,6 +187,43 @@ class SessionStore(Protocol):
     ) -> list[str]: ...
     async def list_for_user(self, user_id: str, include_ended: bool) -> Sequence[SessionView]: ...
     async def get(self, session_id: str) -> SessionView | None: ...
+    async def authentication_of(self, session_id: str, now: datetime) -> Authentication | None:
+        """How the live session's user last authenticated; None for an ended session."""
+        ...
+
+    async def set_authentication(
+        self, session_id: str, authentication: Authentication, now: datetime
+    ) -> bool:
+        """Record a step-up on the live session; False if it has ended."""
+        ...
+
+
+class SecondFactorStore(Protocol):
+    async def get(self, user_id: str) -> FactorRecord | None: ...
+    async def put_pending(self, user_id: str, secret_enc: bytes, now: datetime) -> None: ...
+    async def confirm(self, user_id: str, step: int, now: datetime) -> bool: ...
+    async def use_step(self, user_id: str, step: int) -> bool:
+        """Accept a code of `step` only if no code of this or a later step was accepted."""
+        ...
+
+    async def delete(self, user_id: str) -> bool: ...
+
+
+class RecoveryCodeStore(Protocol):
+    async def replace(self, user_id: str, digests: Sequence[bytes], now: datetime) -> None: ...
+    async def use(self, user_id: str, digest: bytes, now: datetime) -> bool: ...
+    async def left(self, user_id: str) -> int: ...
+    async def delete(self, user_id: str) -> None: ...
+
+
+class MfaTicketStore(Protocol):
+    async def add(
+        self, ticket: NewTicket, user_id: str, client_id: str, client: ClientInfo, now: datetime
+    ) -> None: ...
+    async def find(self, digest: bytes, now: datetime) -> TicketRecord | None: ...
+    async def consume(self, digest: bytes, now: datetime) -> TicketRecord | None: ...
+    async def failed(self, digest: bytes) -> int: ...
+    async def delete_for_user(self, user_id: str) -> None: ...
 
 
 class KeyStore(Protocol):
@@ -246,6 +298,12 @@ class UnitOfWork(Protocol):
     def links(self) -> LinkStore: ...
     @property
     def outbox(self) -> Outbox: ...
+    @property
+    def second_factors(self) -> SecondFactorStore: ...
+    @property
+    def recovery_codes(self) -> RecoveryCodeStore: ...
+    @property
+    def mfa_tickets(self) -> MfaTicketStore: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(

@@ -8,6 +8,7 @@ IdentityError
  │    ├── InvalidCredentials
  │    ├── InvalidRefreshToken
  │    ├── RefreshTokenReused
+ │    ├── SecondFactorRefused  an MFA ticket or code: unknown, used, expired or wrong, alike
  │    └── InvalidAccessToken
  │         └── InvalidToken   not an active access token; each leaf below says why
  │              ├── MalformedToken       not a JWS, too long, bad JSON, a claim's type, crit
@@ -24,7 +25,8 @@ IdentityError
  │                   ├── InsufficientAuthentication   acr missing, unknown or too low
  │                   └── AuthenticationTooOld         auth_time missing or too long ago
  ├── PermissionDenied
- │    └── EmailNotVerified     login refused until the address is verified (`required` mode)
+ │    ├── EmailNotVerified     login refused until the address is verified (`required` mode)
+ │    └── RecentStepUpRequired  changing the factor needs a fresh second-factor proof
  ├── NotFound
  ├── AlreadyExists
  ├── RateLimited              carries retry_after (seconds)
@@ -94,6 +96,13 @@ class InvalidRefreshToken(Unauthenticated):
 
 class RefreshTokenReused(InvalidRefreshToken):
     code = "refresh_token_reused"
+
+
+class SecondFactorRefused(Unauthenticated):
+    """One error, one text for every refused MFA ticket or code: no oracle on which was wrong."""
+
+    code = "second_factor_refused"
+    public = "invalid or expired ticket or code"
 
 
 class InvalidAccessToken(Unauthenticated):
@@ -182,6 +191,13 @@ class PermissionDenied(IdentityError):
 class EmailNotVerified(PermissionDenied):
     code = "email_not_verified"
     public = "email address not verified"
+
+
+class RecentStepUpRequired(PermissionDenied):
+    """The session did not prove the second factor recently enough (StepUp first)."""
+
+    code = "step_up_required"
+    public = "step-up required"
 
 
 class NotFound(IdentityError):

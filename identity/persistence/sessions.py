@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -226,6 +226,27 @@ class SqlSessions:
         rows = await self._conn.execute(query.order_by(sessions.c.created_at.desc()).limit(200))
         return [_session_view(r) for r in rows]
 
+    async def authentication_of(self, session_id: str, now: datetime) -> Authentication | None:
+        row = (
+            await self._conn.execute(
+                select(sessions.c.amr, sessions.c.auth_time).where(_live(session_id, now))
+            )
+        ).first()
+        return None if row is None else Authentication.from_stored(row.amr, row.auth_time)
+
+    async def set_authentication(
+        self, session_id: str, authentication: Authentication, now: datetime
+    ) -> bool:
+        # Later rotations read amr and auth_time from here (the presented-token read), so every
+        # access token of the session carries the step-up from now on.
+        result = await self._conn.execute(
+            update(sessions)
+            .where(_live(session_id, now))
+            .values(amr=authentication.stored(), auth_time=authentication.at)
+            .returning(sessions.c.id)
+        )
+        return result.first() is not None
+
     async def get(self, session_id: str) -> SessionView | None:
         row = (
             await self._conn.execute(select(sessions).where(sessions.c.id == session_id))
@@ -250,6 +271,15 @@ def _presented(row: Any, consumed_now: bool, used_at: Any, used_by: ClientInfo) 
         secret_enc=row.secret_enc,
         email_verified=bool(row.email_verified),
         authentication=Authentication.from_stored(row.amr, row.auth_time),
+    )
+
+
+def _live(session_id: str, now: datetime) -> ColumnElement[bool]:
+    return and_(
+        sessions.c.id == session_id,
+        sessions.c.revoked_at.is_(None),
+        sessions.c.idle_expires_at > now,
+        sessions.c.absolute_expires_at > now,
     )
 
 

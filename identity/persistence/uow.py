@@ -13,6 +13,7 @@ from identity.persistence.keys import SqlKeys
 from identity.persistence.links import SqlLinks
 from identity.persistence.outbox import SqlOutbox
 from identity.persistence.revocations import SqlRevocations
+from identity.persistence.second_factors import SqlMfaTickets, SqlRecoveryCodes, SqlSecondFactors
 from identity.persistence.service_accounts import SqlCredentials
 from identity.persistence.sessions import SqlSessions
 from identity.persistence.throttle import SqlThrottle
@@ -30,6 +31,9 @@ class SqlUnitOfWork:
     logins: SqlLogins
     links: SqlLinks
     outbox: SqlOutbox
+    second_factors: SqlSecondFactors
+    recovery_codes: SqlRecoveryCodes
+    mfa_tickets: SqlMfaTickets
 
     def __init__(self, engine: AsyncEngine, autocommit: bool = False) -> None:
         self._engine = engine
@@ -60,6 +64,9 @@ class SqlUnitOfWork:
         self.logins = SqlLogins(conn)
         self.links = SqlLinks(conn)
         self.outbox = SqlOutbox(conn)
+        self.second_factors = SqlSecondFactors(conn)
+        self.recovery_codes = SqlRecoveryCodes(conn)
+        self.mfa_tickets = SqlMfaTickets(conn)
         return self
 
     async def commit(self) -> None:

@@ -14,6 +14,7 @@ from identity.persistence.tables import (
     audit_events,
     login_throttle,
     refresh_tokens,
+    second_factors,
     sessions,
     users,
 )
@@ -24,8 +25,13 @@ from identity.ports import NewSession, UserRecord
 # statement per call (insert(...).values(...), where(column == value)) and deriving its cache
 # key was a quarter of identity's CPU on a refresh; a prebuilt statement's cache key is
 # memoised, so a call only binds its parameters.
-_USER_BY_EMAIL = select(users).where(users.c.email_key == bindparam("email_key"))
-_USER_BY_ID = select(users).where(users.c.id == bindparam("user_id"))
+# The factor's confirmation rides along by a LEFT JOIN on its primary key: Login learns whether
+# a second factor is due in the read it makes anyway, no round trip more.
+_USER = select(users, second_factors.c.confirmed_at.label("second_factor_at")).select_from(
+    users.outerjoin(second_factors, second_factors.c.user_id == users.c.id)
+)
+_USER_BY_EMAIL = _USER.where(users.c.email_key == bindparam("email_key"))
+_USER_BY_ID = _USER.where(users.c.id == bindparam("user_id"))
 _INSERT_SESSION = insert(sessions)
 _SESSION_COLUMNS = (
     "id",
@@ -111,6 +117,7 @@ class SqlUsers:
             locked_at=row.locked_at,
             not_before=row.not_before,
             email_verified=bool(row.email_verified),
+            second_factor_enabled=row.second_factor_at is not None,
         )
 
     async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
