@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from identity import dev_data
+from identity.config_accounts import AccountLifecycleSettings
 from identity.config_schema import (
     ADDRESS,
     BOOLEAN,
@@ -41,12 +42,8 @@ from identity.domain.hash_params import (
     MIN_TIME_COST,
 )
 from identity.domain.jose import SUPPORTED_ALGORITHMS
-from identity.domain.links import LinkLifetimes
-from identity.domain.mail import VerificationMode
 from identity.domain.master_key import MasterKey
 from identity.domain.passwords import DEFAULT_MIN_LENGTH, HIGHEST_MIN_LENGTH, LOWEST_MIN_LENGTH
-from identity.domain.smtp_url import SmtpUrl
-from identity.domain.throttle import DEFAULT_REGISTRATIONS_PER_IP
 
 DAY = 86400
 # Read by the command line, not part of Settings.
@@ -68,9 +65,11 @@ WORKERS = Variable(
 )
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Every setting of identity, each declared once: variable, default, range, README line."""
+@dataclass(frozen=True, kw_only=True)
+class Settings(AccountLifecycleSettings):
+    """Every setting of identity, each declared once: variable, default, range, README line.
+    The accounts' group (mail, links, registration, second factor) is declared in
+    identity.config_accounts; this class is the one entry point."""
 
     database_url: str = required(
         "IDENTITY_DATABASE_URL",
@@ -268,62 +267,6 @@ class Settings:
     )
     default_client_id: str = "spa"
     default_scope: str = "api"
-    email_verification: str = setting(
-        "IDENTITY_EMAIL_VERIFICATION",
-        choice([mode.value for mode in VerificationMode], fold_case=True),
-        VerificationMode.OPTIONAL.value,
-        "`optional` mails a verification link; `required` also refuses login until verified",
-    )
-    smtp_url: SmtpUrl | None = optional(
-        "IDENTITY_SMTP_URL",
-        Kind(SmtpUrl.parse, write=str, allowed="smtp://, smtp+starttls://, smtps://"),
-        "where mail goes: `scheme://[user:password@]host[:port]`; unset keeps mail in the outbox",
-        default_doc="unset (`identity dev`: a local mail catcher)",
-    )
-    mail_from: str = setting(
-        "IDENTITY_MAIL_FROM", TEXT, "identity@localhost", "`From` address of every mail"
-    )
-    public_url: str | None = optional(
-        "IDENTITY_PUBLIC_URL",
-        TEXT,
-        "origin of the page mailed links open",
-        default_doc="the issuer",
-    )
-    reset_link_ttl: timedelta = setting(
-        "IDENTITY_RESET_LINK_TTL",
-        SECONDS,
-        LinkLifetimes.reset,
-        "lifetime of a password reset link, seconds",
-        low=300,
-        high=DAY,
-    )
-    verification_link_ttl: timedelta = setting(
-        "IDENTITY_VERIFICATION_LINK_TTL",
-        SECONDS,
-        LinkLifetimes.verification,
-        "lifetime of an email verification or email change link, seconds",
-        low=3600,
-        high=7 * DAY,
-    )
-    registrations_per_ip: int = setting(
-        "IDENTITY_REGISTRATIONS_PER_IP",
-        INTEGER,
-        DEFAULT_REGISTRATIONS_PER_IP,
-        "registrations one client IP may make before each next one waits 10 s, 20 s … 15 min",
-        low=1,
-        high=1_000_000,
-    )
-    mail_max_tries: int = setting(
-        "IDENTITY_MAIL_MAX_TRIES",
-        INTEGER,
-        10,
-        "delivery tries of one mail before it is given up (and listed as failed)",
-        low=1,
-        high=100,
-    )
-    mail_templates: Path | None = optional(
-        "IDENTITY_MAIL_TEMPLATES", PATH, "folder of `<kind>.txt`/`.html` overriding built-in mails"
-    )
     revocation_heartbeat: timedelta = setting(
         "IDENTITY_REVOCATION_HEARTBEAT",
         SECONDS,
@@ -391,8 +334,10 @@ class Settings:
 
 
 # The README's configuration table lists these, in this order (tests/test_readme.py).
+_ACCOUNTS = {f.name for f, _ in declared(AccountLifecycleSettings)}
 VARIABLES: tuple[Variable[Any], ...] = (
-    *(variable for _, variable in declared(Settings)),
+    *(variable for f, variable in declared(Settings) if f.name not in _ACCOUNTS),
+    *(variable for _, variable in declared(AccountLifecycleSettings)),
     WORKERS,
     DATA_DIR,
     LOG_LEVEL,
