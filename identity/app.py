@@ -44,6 +44,9 @@ from identity.services.revocation_cache import RevocationCache
 from identity.services.revocation_stream import RevocationStream
 from identity.services.revocation_sync import RevocationSync
 from identity.services.revoker import Revoker
+from identity.services.second_factor_codes import SecondFactorCodes
+from identity.services.second_factor_enrolment import SecondFactorEnrolment
+from identity.services.second_factor_login import SecondFactorLogin
 from identity.services.service_accounts import CallerDirectory, create_credential
 from identity.services.sessions import Sessions
 from identity.services.tokens import AccessTokens
@@ -108,6 +111,7 @@ class IdentityApp:
                 settings.default_scope,
                 VerificationMode(settings.email_verification),
                 register_ip_policy(settings.registrations_per_ip),
+                settings.mfa_ticket_ttl,
             ),
             self.clock,
             self.mailer,
@@ -117,6 +121,22 @@ class IdentityApp:
         )
         self.verification = EmailVerification(
             self.uow, self.tokens, self.accounts, self.mailer, self.clock
+        )
+        codes = SecondFactorCodes(self.uow, settings.master_key, self.clock)
+        self.second_factor_login = SecondFactorLogin(
+            self.uow, codes, self.accounts, self.tokens, settings.default_scope, self.clock
+        )
+        self.enrolment = SecondFactorEnrolment(
+            self.uow,
+            codes,
+            self.accounts,
+            self.tokens,
+            self.revoker,
+            self.mailer,
+            settings.master_key,
+            self.clock,
+            settings.totp_issuer_name,
+            settings.step_up_max_age,
         )
         self.outbox_sender = OutboxSender(
             self.uow,
@@ -192,6 +212,8 @@ class IdentityApp:
             self.revocation_stream,
             self.recovery,
             self.verification,
+            self.second_factor_login,
+            self.enrolment,
         )
         admin = AdminServicer(self.admin, self.clock)
         interceptor = AuthInterceptor(self.callers, on_denied=self.audit.denied)

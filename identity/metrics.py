@@ -5,6 +5,12 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 LOGINS = Counter("identity_logins_total", "Login attempts by outcome", ["outcome"])
+# action: login, step_up, confirm; result: ok, wrong, replayed, throttled.
+SECOND_FACTOR = Counter(
+    "identity_second_factor_total",
+    "Second-factor code checks by action, result and kind of code (totp, recovery)",
+    ["action", "result", "code"],
+)
 REFRESHES = Counter(
     "identity_refreshes_total",
     "Refresh attempts by outcome (rotate, grace_replay, reuse, invalid)",

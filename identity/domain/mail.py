@@ -20,6 +20,10 @@ class MailKind(enum.Enum):
     PASSWORD_RESET_NOTICE = "password_reset_notice"
     PASSWORD_CHANGED_NOTICE = "password_changed_notice"
     EMAIL_CHANGED_NOTICE = "email_changed_notice"
+    SECOND_FACTOR_ENABLED_NOTICE = "second_factor_enabled_notice"
+    SECOND_FACTOR_DISABLED_NOTICE = "second_factor_disabled_notice"
+    RECOVERY_CODES_NOTICE = "recovery_codes_notice"
+    SECOND_FACTOR_RESET_NOTICE = "second_factor_reset_notice"
 
 
 class VerificationMode(enum.Enum):

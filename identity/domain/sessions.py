@@ -16,6 +16,8 @@ class RevocationReason(enum.StrEnum):
     ADMIN = "admin"
     USER_LOCKED = "user_locked"
     PASSWORD_RESET = "password_reset"
+    SECOND_FACTOR_CHANGE = "second_factor_change"
+    SECOND_FACTOR_RESET = "second_factor_reset"
 
 
 STATUS_TEXT: dict[str, str] = {
@@ -27,6 +29,8 @@ STATUS_TEXT: dict[str, str] = {
     RevocationReason.ADMIN: "ended: revoked by an administrator",
     RevocationReason.USER_LOCKED: "ended: account locked",
     RevocationReason.PASSWORD_RESET: "ended: password reset",
+    RevocationReason.SECOND_FACTOR_CHANGE: "ended: two-step sign-in changed",
+    RevocationReason.SECOND_FACTOR_RESET: "ended: two-step sign-in reset by an administrator",
 }
 
 

@@ -121,7 +121,17 @@ class AdminServicer(admin_pb2_grpc.IdentityAdminServicer):
             locked=user.locked_at is not None,
             created_at=convert.timestamp(user.created_at),
             last_login_at=convert.timestamp(summary.last_login_at),
+            second_factor_enabled=user.second_factor_enabled,
         )
+
+    async def ResetSecondFactor(
+        self, request: apb.ResetSecondFactorRequest, context: Context
+    ) -> apb.ResetSecondFactorResponse:
+        async with grpc_errors(context):
+            had, ended = await self._admin.reset_second_factor(
+                _call("ResetSecondFactor", context, request.reason), _user(request)
+            )
+        return apb.ResetSecondFactorResponse(had_second_factor=had, revoked_sessions=ended)
 
     async def SendPasswordReset(
         self, request: apb.SendPasswordResetRequest, context: Context

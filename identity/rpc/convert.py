@@ -10,7 +10,7 @@ from identity.domain.sessions import SessionView
 from identity.ports import RevocationEvent
 from identity.services.introspection import TokenInfo
 from identity.services.revocation_stream import HEARTBEAT
-from identity.services.tokens import IssuedTokens
+from identity.services.tokens import IssuedTokens, SecondFactorChallenge
 from identity.v1 import identity_pb2 as pb
 
 
@@ -20,6 +20,16 @@ def timestamp(when: datetime | None) -> Timestamp | None:
     stamp = Timestamp()
     stamp.FromDatetime(when)
     return stamp
+
+
+def login_response(answer: IssuedTokens | SecondFactorChallenge) -> pb.TokenResponse:
+    if isinstance(answer, IssuedTokens):
+        return token_response(answer)
+    return pb.TokenResponse(
+        second_factor_required=True,
+        mfa_ticket=answer.ticket,
+        mfa_ticket_expires_in=answer.expires_in,
+    )
 
 
 def token_response(issued: IssuedTokens) -> pb.TokenResponse:

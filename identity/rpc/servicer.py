@@ -17,6 +17,8 @@ from identity.services.keyring import KeyRing
 from identity.services.recovery import PasswordRecovery
 from identity.services.refresh import RefreshRotation
 from identity.services.revocation_stream import RevocationStream
+from identity.services.second_factor_enrolment import SecondFactorEnrolment
+from identity.services.second_factor_login import SecondFactorLogin
 from identity.services.sessions import Sessions
 from identity.services.verification import EmailVerification
 from identity.v1 import identity_pb2 as pb
@@ -37,7 +39,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         revocation_stream: RevocationStream,
         recovery: PasswordRecovery,
         verification: EmailVerification,
+        second_factor_login: SecondFactorLogin,
+        enrolment: SecondFactorEnrolment,
     ) -> None:
+        self._second_factor_login = second_factor_login
+        self._enrolment = enrolment
         self._recovery = recovery
         self._verification = verification
         self._accounts = accounts
@@ -60,7 +66,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             issued = await self._accounts.login(
                 request.email, request.password, request.client_id, client_info(context)
             )
-        return convert.token_response(issued)
+        return convert.login_response(issued)
 
     async def Refresh(self, request: pb.RefreshRequest, context: Context) -> pb.TokenResponse:
         async with grpc_errors(context):
@@ -162,6 +168,73 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         async with grpc_errors(context):
             await self._verification.confirm_change(request.token)
         return pb.ConfirmEmailChangeResponse()
+
+    async def CompleteLogin(
+        self, request: pb.CompleteLoginRequest, context: Context
+    ) -> pb.TokenResponse:
+        async with grpc_errors(context):
+            issued = await self._second_factor_login.complete_login(
+                request.mfa_ticket, request.code
+            )
+        return convert.token_response(issued)
+
+    async def BeginTotpEnrollment(
+        self, request: pb.BeginTotpEnrollmentRequest, context: Context
+    ) -> pb.BeginTotpEnrollmentResponse:
+        async with grpc_errors(context):
+            enrolment = await self._enrolment.begin(
+                request.access_token, request.password, client_info(context)
+            )
+        return pb.BeginTotpEnrollmentResponse(
+            secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_svg=enrolment.qr_svg
+        )
+
+    async def ConfirmTotpEnrollment(
+        self, request: pb.ConfirmTotpEnrollmentRequest, context: Context
+    ) -> pb.ConfirmTotpEnrollmentResponse:
+        async with grpc_errors(context):
+            confirmed = await self._enrolment.confirm(request.access_token, request.code)
+        return pb.ConfirmTotpEnrollmentResponse(
+            recovery_codes=confirmed.recovery_codes,
+            access_token=confirmed.access.token,
+            expires_in=confirmed.access.expires_in,
+        )
+
+    async def StepUp(self, request: pb.StepUpRequest, context: Context) -> pb.StepUpResponse:
+        async with grpc_errors(context):
+            access = await self._second_factor_login.step_up(request.access_token, request.code)
+        return pb.StepUpResponse(
+            access_token=access.token, token_type="Bearer", expires_in=access.expires_in
+        )
+
+    async def GetSecondFactor(
+        self, request: pb.GetSecondFactorRequest, context: Context
+    ) -> pb.SecondFactorState:
+        async with grpc_errors(context):
+            state = await self._enrolment.state(request.access_token)
+        return pb.SecondFactorState(
+            totp_enabled=state.enabled_at is not None,
+            enabled_at=convert.timestamp(state.enabled_at),
+            recovery_codes_left=state.recovery_codes_left,
+            acr=str(state.authentication.acr),
+            auth_time=convert.timestamp(state.authentication.at),
+        )
+
+    async def RegenerateRecoveryCodes(
+        self, request: pb.RegenerateRecoveryCodesRequest, context: Context
+    ) -> pb.RegenerateRecoveryCodesResponse:
+        async with grpc_errors(context):
+            changed = await self._enrolment.regenerate_recovery_codes(request.access_token)
+        return pb.RegenerateRecoveryCodesResponse(
+            recovery_codes=changed.recovery_codes, revoked_sessions=changed.revoked_sessions
+        )
+
+    async def DisableTotp(
+        self, request: pb.DisableTotpRequest, context: Context
+    ) -> pb.DisableTotpResponse:
+        async with grpc_errors(context):
+            ended = await self._enrolment.disable(request.access_token)
+        return pb.DisableTotpResponse(revoked_sessions=ended)
 
     async def WatchRevocations(
         self, request: pb.WatchRevocationsRequest, context: Context

@@ -6,7 +6,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from identity import metrics
@@ -29,6 +29,7 @@ from identity.domain.passwords import (
     normalize_password,
 )
 from identity.domain.refresh import ClientInfo, derive_refresh_token, refresh_token_digest
+from identity.domain.second_factor import DEFAULT_TICKET_TTL, new_ticket
 from identity.domain.sessions import RevocationReason, SessionLifetimes
 from identity.domain.throttle import (
     ACCOUNT_POLICY,
@@ -46,7 +47,12 @@ from identity.services.hashing import PasswordHashing
 from identity.services.mailer import Mailer
 from identity.services.revoker import Revoker
 from identity.services.throttling import count_failure, count_request
-from identity.services.tokens import AccessTokens, IssuedTokens, seconds_until
+from identity.services.tokens import (
+    AccessTokens,
+    IssuedTokens,
+    SecondFactorChallenge,
+    seconds_until,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,7 @@ class AccountSettings:
     default_scope: str
     verification: VerificationMode = VerificationMode.OPTIONAL
     register_policy: ThrottlePolicy = register_ip_policy(DEFAULT_REGISTRATIONS_PER_IP)
+    mfa_ticket_ttl: timedelta = DEFAULT_TICKET_TTL
 
 
 class Accounts:
@@ -123,7 +130,9 @@ class Accounts:
 
     async def login(
         self, email: str, password: str, client_id: str, client: ClientInfo
-    ) -> IssuedTokens:
+    ) -> IssuedTokens | SecondFactorChallenge:
+        """Tokens of a new session, or, for an account with a second factor, the ticket that
+        CompleteLogin (identity.services.second_factor_login) turns into them."""
         email_key = normalize_email(email)
         normalized = normalize_password(password)
         if not normalized:
@@ -134,7 +143,7 @@ class Accounts:
 
     async def _login(
         self, email_key: str, normalized: str, client_id: str, client: ClientInfo
-    ) -> IssuedTokens:
+    ) -> IssuedTokens | SecondFactorChallenge:
         client_id = _client_id(client_id, self._settings.default_client_id)
         keys = (account_key(email_key), ip_key(client.ip))
         now = self._clock.now()
@@ -177,6 +186,8 @@ class Accounts:
             "user_agent": client.user_agent,
             "rehashed": new_hash is not None,
         }
+        if user.second_factor_enabled:
+            return await self._second_factor_due(user, client_id, client, now, new_hash, detail)
         # A success ends the account's failure streak, if it has one.
         end_streak = keys[0] if keys[0] in throttle.failing else None
         # The login's writes are one statement (autocommit), unless a rehash adds a second.
@@ -188,6 +199,33 @@ class Accounts:
         metrics.LOGINS.labels("succeeded").inc()
         log.info("login succeeded", extra={"user_id": user.user_id, "sid": issued.session_id})
         return issued
+
+    async def _second_factor_due(
+        self,
+        user: UserRecord,
+        client_id: str,
+        client: ClientInfo,
+        now: datetime,
+        new_hash: str | None,
+        detail: dict[str, Any],
+    ) -> SecondFactorChallenge:
+        """The password was right; the session waits for the second factor. The failure streak
+        stays: only a right code ends it, or wrong codes after a right password would never
+        slow anyone down."""
+        ticket = new_ticket(now, self._settings.mfa_ticket_ttl)
+        async with self._uow() as uow:
+            if new_hash is not None:
+                await uow.users.set_password_hash(user.user_id, new_hash, now)
+            await uow.mfa_tickets.add(ticket, user.user_id, client_id, client, now)
+            await uow.audit.record(
+                "login_second_factor_required", "user", now, user_id=user.user_id, detail=detail
+            )
+            await uow.commit()
+        metrics.LOGINS.labels("second_factor_required").inc()
+        log.info("login awaits the second factor", extra={"user_id": user.user_id})
+        return SecondFactorChallenge(
+            ticket.token, seconds_until(ticket.expires_at, now), user.user_id
+        )
 
     async def _open_session(
         self,

@@ -21,6 +21,7 @@ from identity.domain.errors import IdentityError, InvalidArgument, NotFound
 from identity.domain.jose import SUPPORTED_ALGORITHMS
 from identity.domain.keys import KeyRecord
 from identity.domain.links import LinkPurpose
+from identity.domain.mail import MailKind
 from identity.domain.passwords import normalize_email
 from identity.domain.sessions import RevocationReason, SessionView
 from identity.ports import (
@@ -118,6 +119,26 @@ class Administration:
             call.detail["was_verified"] = found.email_verified
             await uow.users.set_email_verified(found.user_id, normalize_email(found.email))
             await uow.links.void(found.user_id, LinkPurpose.VERIFY_EMAIL, self._clock.now())
+
+    async def reset_second_factor(self, call: AdminCall, user: UserRef) -> tuple[bool, int]:
+        """Remove the user's factor, recovery codes and tickets (a lost authenticator); with a
+        factor removed, end every session and mail a notice. (had one, sessions ended)"""
+        async with self._audited(call) as uow:
+            found = await self._user(uow, call, user, required=True)
+            assert found is not None
+            had = await uow.second_factors.delete(found.user_id)
+            await uow.recovery_codes.delete(found.user_id)
+            await uow.mfa_tickets.delete_for_user(found.user_id)
+            call.detail["had_second_factor"] = had
+            if not had:
+                return False, 0
+            now = self._clock.now()
+            ended = await self._revoke_user(
+                uow, call, found.user_id, RevocationReason.SECOND_FACTOR_RESET
+            )
+            await self._mailer.post(uow, MailKind.SECOND_FACTOR_RESET_NOTICE, found.email, now)
+        self._mailer.posted()
+        return True, ended
 
     async def list_undelivered_mail(self, call: AdminCall, limit: int) -> Sequence[OutboxEntry]:
         async with self._audited(call) as uow:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import jwt
@@ -35,6 +35,16 @@ class IssuedTokens:
     session_id: str
     user_id: str
     grace_replay: bool = False
+
+
+@dataclass(frozen=True)
+class SecondFactorChallenge:
+    """What Login answers when the password was right and the account has a second factor:
+    no session yet, a ticket for CompleteLogin."""
+
+    ticket: str = field(repr=False)
+    expires_in: int
+    user_id: str
 
 
 class AccessTokens:
