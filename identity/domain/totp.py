@@ -50,7 +50,7 @@ def match_step(secret: bytes, code: str, now: datetime) -> int | None:
     which digit) differed."""
     current = time_step(now)
     matched: int | None = None
-    for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
+    for step in range(max(0, current - DRIFT_STEPS), current + DRIFT_STEPS + 1):
         if hmac.compare_digest(code_at(secret, step).encode(), code.encode()):
             matched = step
     return matched
