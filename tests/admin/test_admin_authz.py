@@ -23,6 +23,7 @@ REQUESTS = {
     "SendPasswordReset": apb.SendPasswordResetRequest(email="nobody@example.com"),
     "MarkEmailVerified": apb.MarkEmailVerifiedRequest(email="nobody@example.com"),
     "ListUndeliveredMail": apb.ListUndeliveredMailRequest(limit=1),
+    "ResetSecondFactor": apb.ResetSecondFactorRequest(email="nobody@example.com"),
 }
 # What an admin gets for the requests above (they name nothing that exists, or are invalid).
 ADMIN_OUTCOME = {
@@ -39,6 +40,7 @@ ADMIN_OUTCOME = {
     "SendPasswordReset": (grpc.StatusCode.NOT_FOUND, "not_found"),
     "MarkEmailVerified": (grpc.StatusCode.NOT_FOUND, "not_found"),
     "ListUndeliveredMail": (grpc.StatusCode.OK, "ok"),
+    "ResetSecondFactor": (grpc.StatusCode.NOT_FOUND, "not_found"),
 }
 FOREIGN_SECRET = "idsk_" + "A" * 43  # well-formed, belongs to nobody
 

@@ -10,9 +10,11 @@ output above. The one change to the text: `identity dev` listens on free ports, 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import shlex
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,10 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from identity import metrics
 from identity.dev_server import GRPC_LISTEN
+from identity.domain.totp import code_at, time_step
 from identity.v1 import admin_pb2 as apb
-from identity.v1 import admin_pb2_grpc
+from identity.v1 import admin_pb2_grpc, identity_pb2_grpc
+from identity.v1 import identity_pb2 as pb
 from tests.clean_clone import clean_clone, free_port, reader_environment, running_dev
 from tests.conftest import PASSWORD
 from tests.edge.support import CSRF, cookie_header, refresh_cookie
@@ -133,6 +137,27 @@ class Reader:
         raise AssertionError(f"the runbook asks to copy {name}, which this test cannot")
 
 
+def enrol_totp(target: str, edge: str, email: str) -> list[str]:
+    """Enrol a TOTP factor for the user, as the demo page does; the secrets seen on the way."""
+    with grpc.insecure_channel(target) as channel:
+        stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        md = [("authorization", f"Bearer {edge}")]
+        login = stub.Login(pb.LoginRequest(email=email, password=PASSWORD), metadata=md)
+        began = stub.BeginTotpEnrollment(
+            pb.BeginTotpEnrollmentRequest(access_token=login.access_token, password=PASSWORD),
+            metadata=md,
+        )
+        secret = base64.b32decode(began.secret)
+        code = code_at(secret, time_step(datetime.now(UTC)))
+        confirmed = stub.ConfirmTotpEnrollment(
+            pb.ConfirmTotpEnrollmentRequest(access_token=login.access_token, code=code),
+            metadata=md,
+        )
+    return [login.access_token, login.refresh_token, began.secret, confirmed.access_token] + list(
+        confirmed.recovery_codes
+    )
+
+
 def long_history(target: str, admin: str, email: str, calls: int) -> None:
     """More audit events on the user than one page of the runbook's listing holds."""
     with grpc.insecure_channel(target) as channel:
@@ -159,7 +184,12 @@ async def test_every_documented_command_works_against_identity_dev(tmp_path):
         assert email and actor and email.group(1) != SIGNED_UP_AS
         reader = Reader()
         await reader.use_the_demo(dev.url, email.group(1))
-        dev_admin = json.loads((clone / ".identity-dev" / "credentials.json").read_text())["admin"]
+        dev_credentials = json.loads((clone / ".identity-dev" / "credentials.json").read_text())
+        dev_admin = dev_credentials["admin"]
+        # The runbook's user has an authenticator, for "A user lost their authenticator".
+        reader.secrets += await asyncio.to_thread(
+            enrol_totp, target, dev_credentials["edge"], email.group(1)
+        )
         await asyncio.to_thread(long_history, target, dev_admin, email.group(1), 55)
 
         env = reader_environment()
@@ -241,6 +271,8 @@ def check(command: str, out: str, env: dict[str, str], reader: Reader, actor: st
                 and answer["email"].lower() == env["EMAIL"].lower()
             )
             assert answer["createdAt"] and answer["lastLoginAt"]
+        case "ResetSecondFactor":
+            assert answer["hadSecondFactor"] is True
         case "SendPasswordReset" | "MarkEmailVerified":
             assert answer == {}
         case "ListUndeliveredMail":

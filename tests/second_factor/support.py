@@ -54,7 +54,9 @@ def b32decode(secret: str) -> bytes:
     return base64.b32decode(secret + "=" * (-len(secret) % 8))
 
 
-async def begin(m: Mfa, access_token: str, password: str = PASSWORD) -> pb.BeginTotpEnrollmentResponse:
+async def begin(
+    m: Mfa, access_token: str, password: str = PASSWORD
+) -> pb.BeginTotpEnrollmentResponse:
     answer = await m.s.stub.BeginTotpEnrollment(
         pb.BeginTotpEnrollmentRequest(access_token=access_token, password=password),
         metadata=m.s.md(),
@@ -105,7 +107,9 @@ async def completed(m: Mfa, mfa_ticket: str, code: str) -> pb.TokenResponse:
 
 
 def step_up(m: Mfa, access_token: str, code: str) -> Any:
-    return m.s.stub.StepUp(pb.StepUpRequest(access_token=access_token, code=code), metadata=m.s.md())
+    return m.s.stub.StepUp(
+        pb.StepUpRequest(access_token=access_token, code=code), metadata=m.s.md()
+    )
 
 
 async def state(m: Mfa, access_token: str) -> pb.SecondFactorState:
@@ -114,7 +118,14 @@ async def state(m: Mfa, access_token: str) -> pb.SecondFactorState:
     )
 
 
-TABLES = ("second_factors", "recovery_codes", "mfa_tickets", "login_throttle", "audit_events", "sessions")
+TABLES = (
+    "second_factors",
+    "recovery_codes",
+    "mfa_tickets",
+    "login_throttle",
+    "audit_events",
+    "sessions",
+)
 
 
 async def row_counts(s: Running) -> dict[str, Any]:

@@ -111,7 +111,9 @@ async def test_of_two_concurrent_step_ups_with_one_code_exactly_one_wins(mfa, un
     user = await enrol(m, unique_email())
     code = m.code(user.secret)
     calls = [
-        m.s.stub.StepUp(pb.StepUpRequest(access_token=user.access_token, code=code), metadata=m.s.md())
+        m.s.stub.StepUp(
+            pb.StepUpRequest(access_token=user.access_token, code=code), metadata=m.s.md()
+        )
         for _ in range(2)
     ]
     outcomes = await asyncio.gather(*(status_of(c) for c in calls))
@@ -125,7 +127,10 @@ async def test_one_step_of_drift_is_accepted_two_are_not(mfa, unique_email):
     user = await enrol(m, unique_email())
     m.next_step()  # the step before is not the enrolment's, spent already
     for steps in (2, -2):
-        assert await refusal(complete(m, await ticket(m, user.email), m.code(user.secret, steps))) == REFUSED
+        assert (
+            await refusal(complete(m, await ticket(m, user.email), m.code(user.secret, steps)))
+            == REFUSED
+        )
     assert (await completed(m, await ticket(m, user.email), m.code(user.secret, -1))).access_token
     m.next_step()
     assert (await completed(m, await ticket(m, user.email), m.code(user.secret, 1))).access_token

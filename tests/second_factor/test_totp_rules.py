@@ -89,10 +89,14 @@ def test_a_ticket_is_refused_unless_shaped_like_one():
 def test_recent_step_up_means_aal2_within_the_max_age():
     now, max_age = at(10_000), timedelta(seconds=300)
     assert recent_step_up(Authentication.second_factor(now - max_age), now, max_age)
-    assert not recent_step_up(Authentication.second_factor(now - max_age - timedelta(seconds=1)), now, max_age)
+    assert not recent_step_up(
+        Authentication.second_factor(now - max_age - timedelta(seconds=1)), now, max_age
+    )
     assert not recent_step_up(Authentication.password(now), now, max_age)
     assert not recent_step_up(None, now, max_age)
-    assert not recent_step_up(Authentication.second_factor(now + timedelta(seconds=5)), now, max_age)
+    assert not recent_step_up(
+        Authentication.second_factor(now + timedelta(seconds=5)), now, max_age
+    )
 
 
 def test_the_enrolment_uri_and_qr_code():
