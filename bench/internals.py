@@ -11,6 +11,7 @@ from identity.domain.errors import Overloaded
 from identity.domain.hash_params import DEFAULT_HASH_QUEUE, Argon2Params
 from identity.domain.keys import generate_private_key, new_kid, public_jwk
 from identity.domain.refresh import refresh_token_digest
+from identity.persistence.sessions import ROTATION_STATEMENTS
 from identity.services.hashing import PasswordHashing
 from identity.verify import FetchedJwks, Verifier
 
@@ -20,6 +21,7 @@ __all__ = [
     "FetchedJwks",
     "Overloaded",
     "PasswordHashing",
+    "ROTATION_STATEMENTS",
     "Verifier",
     "generate_private_key",
     "new_kid",

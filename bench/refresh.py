@@ -10,11 +10,12 @@ Every virtual user owns one session and rotates its own chain, one rotation afte
   `__Secure-refresh_token` cookie (kept by hand: no client sends a Secure cookie over
   http://127.0.0.1), after a `POST /auth/login` through the edge. Client: aiohttp (httpx's
   per-request CPU made the load generator the limit at 32 and 64 users).
-- `pg`: the ceiling. A bare asyncpg loop sending, per rotation, in one transaction, the same
-  three statements identity sends (captured with bench.serve_counted's statement log): the
-  conditional UPDATE … RETURNING, the SELECT of the facts (with the session's secret), and the
-  UPDATE of the session with the successor's INSERT as its CTE. Pool: min(users, 20) connections,
-  identity's own pool limit (pool_size 10 + max_overflow 10).
+- `pg`: the ceiling. A bare asyncpg loop sending, per rotation, each in autocommit, the same
+  two statements identity sends (compiled from identity's own prebuilt statements,
+  `identity.persistence.sessions.ROTATION_STATEMENTS`): the conditional UPDATE … RETURNING as a
+  CTE of the SELECT of the facts (with the session's secret), then the UPDATE of the session with
+  the successor's INSERT as its CTE. Pool: min(users, 20) connections, identity's own pool limit
+  (pool_size 10 + max_overflow 10).
 
 identity and the edge are pinned to the last core, the load generator (and the asyncpg loop)
 to core 0; PostgreSQL is not pinned. Per repeat the three run back to back in a shuffled order;
@@ -36,9 +37,10 @@ import aiohttp
 import asyncpg
 import grpc.aio
 import httpx
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from bench._common import CLIENT_CPUS, SERVER_CPUS, fmt_num, fmt_ratio
-from bench.internals import refresh_token_digest
+from bench.internals import ROTATION_STATEMENTS, refresh_token_digest
 from bench.load import RunResult
 from bench.runner import (
     Contender,
@@ -62,31 +64,25 @@ COOKIE = "__Secure-refresh_token"
 _COOKIE_RE = re.compile(COOKIE + r"=([^;]*)")
 POOL_LIMIT = 20
 
-# The statements of one rotation, as identity sends them (bench.serve_counted's log).
-CONSUME = (
-    "UPDATE refresh_tokens SET used_at=$1::TIMESTAMP WITH TIME ZONE, used_ip=$2::VARCHAR, "
-    "used_user_agent=$3::VARCHAR WHERE refresh_tokens.digest = $4::BYTEA AND "
-    "refresh_tokens.used_at IS NULL AND (EXISTS (SELECT sessions.id FROM sessions WHERE "
-    "sessions.id = refresh_tokens.session_id AND sessions.revoked_at IS NULL AND "
-    "sessions.idle_expires_at > $1::TIMESTAMP WITH TIME ZONE AND sessions.absolute_expires_at > "
-    "$1::TIMESTAMP WITH TIME ZONE)) RETURNING refresh_tokens.session_id"
-)
-FACTS = (
-    "SELECT refresh_tokens.session_id, refresh_tokens.generation, refresh_tokens.used_at, "
-    "refresh_tokens.used_ip, refresh_tokens.used_user_agent, sessions.user_id, "
-    "sessions.revoked_at, sessions.idle_expires_at, sessions.absolute_expires_at, "
-    "sessions.client_id, sessions.secret_enc, sessions.generation AS session_generation, "
-    "successor.used_at AS successor_used_at FROM refresh_tokens JOIN sessions ON "
-    "sessions.id = refresh_tokens.session_id LEFT OUTER JOIN refresh_tokens AS successor ON "
-    "successor.session_id = refresh_tokens.session_id AND successor.generation = "
-    "refresh_tokens.generation + $1::INTEGER WHERE refresh_tokens.digest = $2::BYTEA"
-)
-ROTATE = (
-    "WITH new_token AS (INSERT INTO refresh_tokens (digest, session_id, generation, issued_at) "
-    "VALUES ($4::BYTEA, $5::VARCHAR, $3::INTEGER, $1::TIMESTAMP WITH TIME ZONE)) UPDATE sessions "
-    "SET last_used_at=$1::TIMESTAMP WITH TIME ZONE, idle_expires_at=$2::TIMESTAMP WITH TIME ZONE, "
-    "generation=$3::INTEGER WHERE sessions.id = $5::VARCHAR"
-)
+
+class Statement:
+    """One of identity's prebuilt statements, compiled as identity sends it to asyncpg: the text
+    with $n parameters, and the order its named parameters go in."""
+
+    def __init__(self, statement: Any) -> None:
+        compiled = statement.compile(dialect=asyncpg_dialect())
+        self.sql = str(compiled)
+        self._names = compiled.positiontup or []
+        self._fixed = dict(compiled.params)
+
+    def args(self, **binds: Any) -> list[Any]:
+        return [binds[n] if n in binds else self._fixed[n] for n in self._names]
+
+
+# The statements of one rotation on PostgreSQL, taken from identity itself, so the ceiling
+# always sends what identity sends: the consume with the facts, then the successor.
+CONSUME_AND_READ = Statement(ROTATION_STATEMENTS[0])
+RECORD_ROTATION = Statement(ROTATION_STATEMENTS[1])
 
 
 class GrpcChains:
@@ -164,8 +160,9 @@ def _cookie_of(set_cookie_headers: list[str]) -> str:
 
 
 class PgChains:
-    """The same three statements per rotation, straight from asyncpg (random successor digests:
-    the HMAC derivation and the encryption are identity's CPU, not PostgreSQL's)."""
+    """The same two statements per rotation, straight from asyncpg, each in autocommit as
+    identity sends them (random successor digests: the HMAC derivation and the encryption are
+    identity's CPU, not PostgreSQL's)."""
 
     def __init__(self, pool: asyncpg.Pool, digests: list[bytes]) -> None:
         self.pool = pool
@@ -173,15 +170,29 @@ class PgChains:
 
     async def rotate(self, i: int) -> None:
         now = datetime.now(UTC)
-        async with self.pool.acquire() as conn, conn.transaction():
-            won = await conn.fetchrow(CONSUME, now, "127.0.0.1", "bench", self.digests[i])
-            if won is None:
+        async with self.pool.acquire() as conn:
+            facts = await conn.fetchrow(
+                CONSUME_AND_READ.sql,
+                *CONSUME_AND_READ.args(
+                    b_now=now,
+                    b_used_ip="127.0.0.1",
+                    b_used_user_agent="bench",
+                    b_digest=self.digests[i],
+                ),
+            )
+            if facts is None or not facts["won"]:
                 raise RuntimeError("pg chain broken")
-            facts = await conn.fetchrow(FACTS, 1, self.digests[i])
             successor = hashlib.sha256(os.urandom(32)).digest()
-            generation = facts["generation"] + 1
-            idle = now + timedelta(days=14)
-            await conn.execute(ROTATE, now, idle, generation, successor, facts["session_id"])
+            await conn.execute(
+                RECORD_ROTATION.sql,
+                *RECORD_ROTATION.args(
+                    b_now=now,
+                    b_idle_expires_at=now + timedelta(days=14),
+                    b_generation=facts["generation"] + 1,
+                    b_digest=successor,
+                    b_session_id=facts["session_id"],
+                ),
+            )
         self.digests[i] = successor
 
 
@@ -276,7 +287,10 @@ async def measure(args: argparse.Namespace, seed: int = 3) -> dict[str, Any]:
             "server_cpus": list(SERVER_CPUS),
             "client_cpus": list(CLIENT_CPUS),
         },
-        "statements_per_rotation": ["BEGIN", CONSUME, FACTS, ROTATE, "COMMIT"],
+        "statements_per_rotation": [
+            " ".join(CONSUME_AND_READ.sql.split()),
+            " ".join(RECORD_ROTATION.sql.split()),
+        ],
         "results": per_users,
         "notes": notes,
     }

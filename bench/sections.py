@@ -181,8 +181,10 @@ Command: `{data["command"]}`. Each virtual user owns one session and rotates its
 closed loop. identity and the edge are pinned to core {s["server_cpus"]}, the load generator and
 the asyncpg ceiling loop to core {s["client_cpus"]}; PostgreSQL is not pinned. {s["repeats"]}
 repeats × {s["duration_s"]} s (after {s["warmup_s"]} s warm-up) per contender, shuffled within a
-repeat. The PostgreSQL ceiling runs the same statements per rotation as identity (captured
-from identity's own statement log), one transaction per rotation, pool {s["pg_pool"]}:
+repeat. The PostgreSQL ceiling runs the same statements per rotation as identity (compiled
+from identity's own prebuilt statements, each in autocommit as identity sends them; results
+recorded before 2026-12-07 ran the earlier five round trips: BEGIN, three statements, COMMIT),
+pool {s["pg_pool"]}:
 
 {stmts}
 

@@ -118,6 +118,8 @@ _RECORD_ROTATION = _ADVANCE_SESSION.add_cte(
     .on_conflict_do_nothing()
     .cte("new_token")
 )
+# A rotation on PostgreSQL, in the order it runs (bench.refresh sends the same as its ceiling).
+ROTATION_STATEMENTS = (_CONSUME_AND_READ, _RECORD_ROTATION)
 _INSERT_SUCCESSOR_SQLITE = insert(refresh_tokens).prefix_with("OR IGNORE", dialect="sqlite")
 
 
