@@ -6,6 +6,7 @@ import grpc
 import grpc.aio
 
 from identity.v1 import identity_pb2 as pb
+from identity.verify import channels
 from identity.verify.sources import DEFAULT_FETCH_TIMEOUT, FetchedJwks, JwksFetchError
 
 _GET_JWKS = "/identity.v1.IdentityService/GetJwks"
@@ -37,11 +38,7 @@ class GrpcJwksSource:
         return f"GrpcJwksSource({self.target!r})"
 
     def fetch(self, etag: str | None) -> FetchedJwks:
-        if self._credentials is None:
-            channel = grpc.insecure_channel(self.target)
-        else:
-            channel = grpc.secure_channel(self.target, self._credentials)
-        with channel:
+        with channels.channel(self.target, self._credentials) as channel:
             call = channel.unary_unary(
                 _GET_JWKS,
                 request_serializer=pb.GetJwksRequest.SerializeToString,
@@ -54,10 +51,7 @@ class GrpcJwksSource:
         return _fetched(response, etag)
 
     async def afetch(self, etag: str | None) -> FetchedJwks:
-        if self._credentials is None:
-            channel = grpc.aio.insecure_channel(self.target)
-        else:
-            channel = grpc.aio.secure_channel(self.target, self._credentials)
+        channel = channels.aio_channel(self.target, self._credentials)
         async with channel:
             call = channel.unary_unary(
                 _GET_JWKS,

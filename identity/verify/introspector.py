@@ -13,6 +13,8 @@ from identity.domain.errors import InvalidToken
 from identity.domain.token_rules import check_authentication
 from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc
+from identity.verify import channels
+from identity.wire import MD_AUTHORIZATION
 
 # The RFC 7662 members Introspect may answer, each set only when the token is active.
 _OPTIONAL = tuple(
@@ -29,11 +31,18 @@ class Introspector:
     call to identity per request. `clock` times the `max_auth_age` demand."""
 
     def __init__(
-        self, target: str, *, credential: str, timeout: float = 2.0, clock: Clock | None = None
+        self,
+        target: str,
+        *,
+        credential: str,
+        timeout: float = 2.0,
+        clock: Clock | None = None,
+        channel_credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
-        self._channel = grpc.aio.insecure_channel(target)
+        # Over every replica `target` names, following their health (identity.verify.channels).
+        self._channel = channels.aio_channel(target, channel_credentials)
         self._stub = identity_pb2_grpc.IdentityServiceStub(self._channel)
-        self._metadata = (("authorization", f"Bearer {credential}"),)
+        self._metadata = ((MD_AUTHORIZATION, f"Bearer {credential}"),)
         self._timeout = timeout
         self._clock: Clock = clock or SystemClock()
 

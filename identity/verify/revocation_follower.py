@@ -26,6 +26,8 @@ from identity.domain.revoked_set import RevokedSet
 from identity.domain.token_rules import MAX_LEEWAY
 from identity.v1 import identity_pb2 as pb
 from identity.v1 import identity_pb2_grpc
+from identity.verify import channels
+from identity.wire import MD_AUTHORIZATION
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ class RevocationFollower(RevokedSet):
         super().__init__()
         self._clock: Clock = clock or SystemClock()
         self._target = target
-        self._metadata = (("authorization", f"Bearer {credential}"),)
+        self._metadata = ((MD_AUTHORIZATION, f"Bearer {credential}"),)
         self._channel_credentials = channel_credentials
         self._reconnect_delay = reconnect_delay
         self.cursor = 0
@@ -75,11 +77,7 @@ class RevocationFollower(RevokedSet):
 
     async def _follow(self) -> None:
         while True:
-            channel = (
-                grpc.aio.secure_channel(self._target, self._channel_credentials)
-                if self._channel_credentials
-                else grpc.aio.insecure_channel(self._target)
-            )
+            channel = channels.aio_channel(self._target, self._channel_credentials)
             try:
                 stub = identity_pb2_grpc.IdentityServiceStub(channel)
                 stream = stub.WatchRevocations(

@@ -1,9 +1,10 @@
 """Issue 22, deploys: identity restarted with SIGTERM under load answers no user with an error.
 
 Real `identity serve` processes on one PostgreSQL database behind one real edge; browsers
-refresh and log in through the edge while a service introspects their access tokens over a
-channel that follows health (identity.wire.HEALTH_CHECKED_ROUND_ROBIN). A replica that gets
-SIGTERM says NOT_SERVING for IDENTITY_DRAIN_PERIOD while it still serves, then stops.
+refresh and log in through the edge while a service introspects their access tokens with
+identity.verify's Introspector, whose channel follows health (identity.wire's
+HEALTH_CHECKED_ROUND_ROBIN). A replica that gets SIGTERM says NOT_SERVING for
+IDENTITY_DRAIN_PERIOD while it still serves, then stops.
 The load is bounded in calls and time, and stays on 127.0.0.1.
 """
 
@@ -22,9 +23,7 @@ import jwt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from identity.v1 import identity_pb2 as pb
-from identity.v1 import identity_pb2_grpc
-from identity.wire import HEALTH_CHECKED_ROUND_ROBIN
+from identity.verify import Introspector
 from tests.conftest import PASSWORD, remember
 from tests.faults.chains import Chain, check_chains
 from tests.faults.cluster import Cluster, User, cookie_set_by, running_cluster
@@ -59,20 +58,16 @@ class Load:
 
 @dataclass
 class Service:
-    """An internal service introspecting tokens over a channel to every replica that follows
-    their health, as identity.wire recommends."""
+    """An internal service introspecting tokens with identity.verify's Introspector, whose
+    channel goes to every replica the target names and follows their health."""
 
     cluster: Cluster
     load: Load
-    stub: identity_pb2_grpc.IdentityServiceStub
+    introspector: Introspector
 
     async def introspect(self, user: User) -> None:
         try:
-            answer = await self.stub.Introspect(
-                pb.IntrospectRequest(token=user.access_token),
-                metadata=self.cluster.md("service"),
-                timeout=5,
-            )
+            answer = await self.introspector.introspect(user.access_token)
         except grpc.aio.AioRpcError as error:
             self.load.introspect_errors.append(f"{error.code().name}: {error.details()}")
             return
@@ -83,9 +78,11 @@ class Service:
 @asynccontextmanager
 async def service_of(cluster: Cluster, load: Load) -> AsyncIterator[Service]:
     target = "ipv4:" + ",".join(r.target for r in cluster.replicas)
-    options = [("grpc.service_config", HEALTH_CHECKED_ROUND_ROBIN)]
-    async with grpc.aio.insecure_channel(target, options) as channel:
-        yield Service(cluster, load, identity_pb2_grpc.IdentityServiceStub(channel))
+    introspector = Introspector(target, credential=cluster.credentials["service"], timeout=5)
+    try:
+        yield Service(cluster, load, introspector)
+    finally:
+        await introspector.close()
 
 
 async def browse(
