@@ -27,6 +27,15 @@ ALLOWED_EXTRA = frozenset(
         "port",
         "target",
         "url",
+        "route",  # the edge's route template (`/auth/sessions/{session_id}`), never the raw path
+        "status",
+        "action",
+        "factor",  # "totp" or "recovery": which kind of second-factor code, never the code
+        "ticket_failures",
+        "mail_id",
+        "kind",
+        "tries",
+        "smtp_error",  # the exception class and SMTP code, never the server's reply text
     }
 )
 # Keys copied only when the value is one of a closed set; anything else a caller passes there

@@ -101,9 +101,11 @@ class OutboxSender:
                 await uow.commit()
             if entry.tries >= self._max_tries:
                 metrics.MAIL_FAILED.labels(entry.kind).inc()
-                log.error("mail given up", extra={**extra, "error": error})
+                log.error("mail given up", extra={**extra, "smtp_error": error})
             else:
-                log.warning("mail delivery failed, will retry", extra={**extra, "error": error})
+                log.warning(
+                    "mail delivery failed, will retry", extra={**extra, "smtp_error": error}
+                )
             return
         async with self._uow() as uow:
             await uow.outbox.sent(entry.mail_id, self._clock.now())

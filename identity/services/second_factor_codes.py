@@ -111,7 +111,7 @@ class SecondFactorCodes:
         metrics.SECOND_FACTOR.labels(attempt.action, "ok", attempt.kind).inc()
         log.info(
             "second factor accepted",
-            extra={"user_id": user_id, "action": attempt.action, "code": attempt.kind},
+            extra={"user_id": user_id, "action": attempt.action, "factor": attempt.kind},
         )
         return result
 
