@@ -33,6 +33,7 @@ from edge_http.problems import (
 from edge_http.routes_auth import AuthRoutes
 from edge_http.routes_email import EmailRoutes
 from edge_http.routes_public import PublicRoutes
+from edge_http.routes_second_factor import SecondFactorRoutes
 from edge_http.routes_sessions import SessionRoutes
 from identity.mail_catcher import MailCatcher
 from identity.verify import Verifier
@@ -87,6 +88,7 @@ def create_app(
         *AuthRoutes(deps).routes(),
         *EmailRoutes(deps).routes(),
         *SessionRoutes(deps).routes(),
+        *SecondFactorRoutes(deps).routes(),
         *PublicRoutes(deps, dev_inbox=None if dev_inbox is None else DEV_INBOX_PATH).routes(),
     ]
     if dev_inbox is not None:

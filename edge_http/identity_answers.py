@@ -42,7 +42,7 @@ class Jwks:
         return cls(answer.jwks_json, int(answer.max_age_seconds), answer.etag)
 
 
-def _time(message: pb.Session, field: str) -> datetime | None:
+def _time(message: pb.Session | pb.SecondFactorState, field: str) -> datetime | None:
     return getattr(message, field).ToDatetime(UTC) if message.HasField(field) else None
 
 
@@ -76,4 +76,63 @@ class SessionInfo:
             user_agent=session.user_agent,
             client_id=session.client_id,
             current=session.current,
+        )
+
+
+@dataclass(frozen=True)
+class SecondFactorRequired:
+    """Login's answer when the password was right and a second factor is active: no session
+    yet, only a short-lived single-use ticket for `/auth/login/second-factor`."""
+
+    mfa_ticket: str
+    expires_in: int
+
+
+def login_answer(answer: pb.TokenResponse) -> Tokens | SecondFactorRequired:
+    if answer.second_factor_required:
+        return SecondFactorRequired(answer.mfa_ticket, int(answer.mfa_ticket_expires_in))
+    return Tokens.from_pb(answer)
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A new access token for the caller's session (step-up, enrolment): the cookie is unchanged."""
+
+    access_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class TotpEnrollment:
+    """A pending TOTP secret: base32 for typing in, the otpauth URI and its QR code (SVG)."""
+
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+@dataclass(frozen=True)
+class TotpConfirmed:
+    recovery_codes: tuple[str, ...]
+    token: AccessToken
+
+
+@dataclass(frozen=True)
+class SecondFactorState:
+    """The user's second factor and how the asking session last authenticated."""
+
+    totp_enabled: bool
+    enabled_at: datetime | None
+    recovery_codes_left: int
+    acr: str
+    auth_time: datetime | None
+
+    @classmethod
+    def from_pb(cls, answer: pb.SecondFactorState) -> SecondFactorState:
+        return cls(
+            totp_enabled=answer.totp_enabled,
+            enabled_at=_time(answer, "enabled_at"),
+            recovery_codes_left=int(answer.recovery_codes_left),
+            acr=answer.acr,
+            auth_time=_time(answer, "auth_time"),
         )

@@ -23,7 +23,17 @@ from grpc_health.v1 import health_pb2
 
 from edge_http.client_info import ClientContext
 from edge_http.config import EdgeSettings
-from edge_http.identity_answers import Jwks, SessionInfo, Tokens
+from edge_http.identity_answers import (
+    AccessToken,
+    Jwks,
+    SecondFactorRequired,
+    SecondFactorState,
+    SessionInfo,
+    Tokens,
+    TotpConfirmed,
+    TotpEnrollment,
+    login_answer,
+)
 from edge_http.metrics import EdgeMetrics
 from edge_http.problems import IdentityCallError
 from identity.v1 import identity_pb2 as pb
@@ -82,6 +92,10 @@ def _succeeded(answer: object) -> str:
 
 def _registered(answer: pb.RegisterResponse) -> str:
     return "accepted" if answer.verification_required else "created"
+
+
+def _signed_in(answer: pb.TokenResponse) -> str:
+    return "second_factor_required" if answer.second_factor_required else "success"
 
 
 def _rotated(answer: pb.TokenResponse) -> str:
@@ -238,10 +252,63 @@ class IdentityClient:
         call = self._call("ConfirmEmailChange", request, pb.ConfirmEmailChangeResponse, client)
         await self._counted("confirm_email", call)
 
-    async def login(self, email: str, password: str, client: ClientContext) -> Tokens:
+    async def login(
+        self, email: str, password: str, client: ClientContext
+    ) -> Tokens | SecondFactorRequired:
         request = pb.LoginRequest(email=email, password=password)
         call = self._call("Login", request, pb.TokenResponse, client)
-        return Tokens.from_pb(await self._counted("login", call))
+        return login_answer(await self._counted("login", call, _signed_in))
+
+    async def complete_login(self, mfa_ticket: str, code: str, client: ClientContext) -> Tokens:
+        request = pb.CompleteLoginRequest(mfa_ticket=mfa_ticket, code=code)
+        call = self._call("CompleteLogin", request, pb.TokenResponse, client)
+        return Tokens.from_pb(await self._counted("login_second_factor", call))
+
+    async def get_second_factor(
+        self, access_token: str, client: ClientContext
+    ) -> SecondFactorState:
+        request = pb.GetSecondFactorRequest(access_token=access_token)
+        answer = await self._call("GetSecondFactor", request, pb.SecondFactorState, client)
+        return SecondFactorState.from_pb(answer)
+
+    async def begin_totp_enrollment(
+        self, access_token: str, password: str, client: ClientContext
+    ) -> TotpEnrollment:
+        request = pb.BeginTotpEnrollmentRequest(access_token=access_token, password=password)
+        call = self._call("BeginTotpEnrollment", request, pb.BeginTotpEnrollmentResponse, client)
+        answer = await self._counted("totp_enroll", call)
+        return TotpEnrollment(answer.secret, answer.otpauth_uri, answer.qr_svg)
+
+    async def confirm_totp_enrollment(
+        self, access_token: str, code: str, client: ClientContext
+    ) -> TotpConfirmed:
+        request = pb.ConfirmTotpEnrollmentRequest(access_token=access_token, code=code)
+        call = self._call(
+            "ConfirmTotpEnrollment", request, pb.ConfirmTotpEnrollmentResponse, client
+        )
+        answer = await self._counted("totp_confirm", call)
+        token = AccessToken(answer.access_token, int(answer.expires_in))
+        return TotpConfirmed(tuple(answer.recovery_codes), token)
+
+    async def step_up(self, access_token: str, code: str, client: ClientContext) -> AccessToken:
+        request = pb.StepUpRequest(access_token=access_token, code=code)
+        call = self._call("StepUp", request, pb.StepUpResponse, client)
+        answer = await self._counted("step_up", call)
+        return AccessToken(answer.access_token, int(answer.expires_in))
+
+    async def regenerate_recovery_codes(
+        self, access_token: str, client: ClientContext
+    ) -> tuple[str, ...]:
+        request = pb.RegenerateRecoveryCodesRequest(access_token=access_token)
+        call = self._call(
+            "RegenerateRecoveryCodes", request, pb.RegenerateRecoveryCodesResponse, client
+        )
+        return tuple((await self._counted("recovery_codes", call)).recovery_codes)
+
+    async def disable_totp(self, access_token: str, client: ClientContext) -> None:
+        request = pb.DisableTotpRequest(access_token=access_token)
+        call = self._call("DisableTotp", request, pb.DisableTotpResponse, client)
+        await self._counted("totp_disable", call)
 
     async def refresh(self, refresh_token: str, client: ClientContext) -> Tokens:
         request = pb.RefreshRequest(refresh_token=refresh_token)

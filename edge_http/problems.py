@@ -62,6 +62,14 @@ GRPC_TO_HTTP: Mapping[grpc.StatusCode, ProblemKind] = {
     ),
 }
 
+# PERMISSION_DENIED with this text: the operation needs a recent step-up (RegenerateRecoveryCodes,
+# DisableTotp). The browser can do something about it (prove the second factor again, POST
+# /auth/step-up, retry), unlike any other refusal, so it gets a code of its own.
+IDENTITY_STEP_UP_TEXT = "step-up required"
+STEP_UP_REQUIRED = ProblemKind(
+    403, "step_up_required", "confirm your second factor again (POST /auth/step-up), then retry"
+)
+
 # Answers that tell the client to send the same request again after `Retry-After` seconds.
 RETRY_LATER = frozenset({429, 503})
 
@@ -105,6 +113,8 @@ class Problem(Exception):
 
 def problem_for_status(error: IdentityCallError) -> Problem:
     kind = GRPC_TO_HTTP.get(error.status, _INTERNAL)
+    if error.status == grpc.StatusCode.PERMISSION_DENIED and error.details == IDENTITY_STEP_UP_TEXT:
+        kind = STEP_UP_REQUIRED
     detail = kind.detail
     if error.status in _PASS_THROUGH_DETAIL and error.details:
         detail = _UNPRINTABLE.sub("", error.details)[:_MAX_DETAIL] or kind.detail
@@ -147,5 +157,10 @@ UNSUPPORTED_MEDIA = ProblemKind(
 TOO_LARGE = ProblemKind(413, "body_too_large", "the request body is too large")
 DUPLICATE_COOKIE = ProblemKind(400, "ambiguous_cookie", "more than one refresh cookie was sent")
 UNAUTHENTICATED = GRPC_TO_HTTP[grpc.StatusCode.UNAUTHENTICATED]
+# A valid access token that a resource refuses for how (acr) or when (auth_time) the user
+# authenticated; sent with an RFC 9470 WWW-Authenticate challenge.
+INSUFFICIENT_AUTHENTICATION = ProblemKind(
+    401, "insufficient_user_authentication", "confirm your second factor again, then retry"
+)
 NOT_FOUND = ProblemKind(404, "not_found", "not found")
 METHOD_NOT_ALLOWED = ProblemKind(405, "method_not_allowed", "method not allowed")

@@ -1,5 +1,8 @@
 """/auth endpoints: register, login, refresh, logout, logout-all and password change.
 
+Login answers either the tokens or, when the account has a second factor, that a code is
+needed (an MFA ticket, no cookie); routes_second_factor.py finishes that login.
+
 The refresh token only ever travels in the `__Secure-refresh_token` cookie; JSON bodies carry
 the access token. Refresh and logout are authenticated by that cookie alone, so they pass the
 CSRF checks before anything else happens. A failed identity call propagates as
@@ -18,7 +21,7 @@ from edge_http.body import bearer_token, read_json_object, string_field
 from edge_http.cookies import clear_refresh_cookie, read_refresh_cookie, set_refresh_cookie
 from edge_http.csrf import check_cookie_request, check_origin
 from edge_http.deps import EdgeDeps
-from edge_http.identity_answers import Tokens
+from edge_http.identity_answers import SecondFactorRequired, Tokens
 from edge_http.problems import (
     UNAUTHENTICATED,
     IdentityCallError,
@@ -81,8 +84,17 @@ class AuthRoutes:
     async def login(self, request: Request) -> Response:
         check_origin(request, self._origins)
         email, password = await self._credentials(request)
-        tokens = await self._identity.login(email, password, self._deps.client(request))
-        return token_response(tokens)
+        answer = await self._identity.login(email, password, self._deps.client(request))
+        if isinstance(answer, SecondFactorRequired):
+            # No session and no cookie yet: the ticket is worth nothing without a code, and
+            # /auth/login/second-factor (routes_second_factor.py) trades both for the tokens.
+            body = {
+                "second_factor_required": True,
+                "mfa_ticket": answer.mfa_ticket,
+                "mfa_ticket_expires_in": answer.expires_in,
+            }
+            return JSONResponse(body, headers=NO_STORE_HEADERS)
+        return token_response(answer)
 
     async def refresh(self, request: Request) -> Response:
         check_cookie_request(request, self._origins)

@@ -1,12 +1,15 @@
-"""Unauthenticated and demo endpoints: JWKS, health, metrics, /api/me, the static demo files and
+"""Unauthenticated and demo endpoints: JWKS, health, metrics, /api/me and /api/me/sensitive (a
+resource that demands a recent second factor), the static demo files and
 the OpenAPI description of the whole edge (`edge_http/openapi.json`, served as it is)."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -16,12 +19,25 @@ from edge_http.body import bearer_token
 from edge_http.deps import EdgeDeps
 from edge_http.metrics import CONTENT_TYPE_LATEST
 from edge_http.middleware import HTML_HEADERS
-from edge_http.problems import UNAUTHENTICATED, Problem, ProblemKind
+from edge_http.problems import (
+    INSUFFICIENT_AUTHENTICATION,
+    UNAUTHENTICATED,
+    Problem,
+    ProblemKind,
+)
 from edge_http.wire import NO_STORE_HEADERS
-from identity.verify import InvalidToken, JwksUnavailable
+from identity.verify import InvalidToken, JwksUnavailable, StepUpRequired, step_up_challenge
 
 log = logging.getLogger(__name__)
 
+_ME_CLAIMS = (
+    *("sub", "sid", "scope", "client_id", "iss", "aud", "iat", "exp"),
+    *("acr", "amr", "auth_time"),  # how and when the user authenticated (RFC 8176, OIDC)
+)
+# What /api/me/sensitive demands: NIST AAL2 (password and a second factor), proved within the
+# last five minutes, the usual window of a "confirm it is you" prompt.
+SENSITIVE_ACR: Final = "aal2"
+SENSITIVE_MAX_AGE: Final = 300
 _NOT_READY = ProblemKind(503, "not_ready", "the identity service is not reachable")
 # URL path -> (file inside the edge_http package, media type); read once at start-up.
 _STATIC = {
@@ -90,6 +106,7 @@ class PublicRoutes:
             Route("/readyz", self.readyz, methods=["GET"]),
             Route("/metrics", self.metrics, methods=["GET"]),
             Route("/api/me", self.me, methods=["GET"]),
+            Route("/api/me/sensitive", self.sensitive, methods=["GET"]),
         ]
         routes += [Route(path, self.static, methods=["GET"]) for path in self._static]
         return routes
@@ -118,14 +135,24 @@ class PublicRoutes:
             headers=NO_STORE_HEADERS,
         )
 
-    async def me(self, request: Request) -> Response:
-        """A demo protected resource: the access token is verified offline, no call to identity."""
+    async def _verified(
+        self, request: Request, acr: str | None = None, max_auth_age: int | None = None
+    ) -> Mapping[str, Any]:
+        """The Bearer token's claims, verified offline (no call to identity), with the demands
+        of the resource: `acr` and the most seconds since the user last authenticated."""
         token = bearer_token(request)
         try:
-            claims = await self._deps.verifier.averify(token)
+            claims = await self._deps.verifier.averify(token, acr=acr, max_auth_age=max_auth_age)
         except JwksUnavailable:
             self._deps.metrics.outcome("verify", "jwks_unavailable")
             raise Problem(503, "unavailable", "signing keys are not available yet") from None
+        except StepUpRequired as error:
+            # A valid token that authenticated too weakly or too long ago: RFC 9470 tells the
+            # client what would do (acr_values, max_age); a refresh would not.
+            self._deps.metrics.outcome("verify", type(error).__name__)
+            raise Problem.of(
+                INSUFFICIENT_AUTHENTICATION, **{"www-authenticate": step_up_challenge(error)}
+            ) from None
         except InvalidToken as error:
             self._deps.metrics.outcome("verify", type(error).__name__)
             raise Problem(
@@ -135,11 +162,18 @@ class PublicRoutes:
                 {"www-authenticate": 'Bearer error="invalid_token"'},
             ) from None
         self._deps.metrics.outcome("verify", "valid")
-        body = {
-            name: claims[name]
-            for name in ("sub", "sid", "scope", "client_id", "iss", "aud", "iat", "exp")
-            if name in claims
-        }
+        return claims
+
+    async def me(self, request: Request) -> Response:
+        """A demo protected resource: the access token's claims."""
+        claims = await self._verified(request)
+        body = {name: claims[name] for name in _ME_CLAIMS if name in claims}
+        return JSONResponse(body, headers=NO_STORE_HEADERS)
+
+    async def sensitive(self, request: Request) -> Response:
+        """A demo resource a service guards with a second factor proved within five minutes."""
+        claims = await self._verified(request, acr=SENSITIVE_ACR, max_auth_age=SENSITIVE_MAX_AGE)
+        body = {name: claims[name] for name in ("sub", "acr", "amr", "auth_time") if name in claims}
         return JSONResponse(body, headers=NO_STORE_HEADERS)
 
     async def static(self, request: Request) -> Response:
