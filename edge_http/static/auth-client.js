@@ -16,6 +16,7 @@ var AuthError = class extends Error {
     this.retryAfter = retryAfter;
   }
 };
+var STEP_UP_REQUIRED = "step_up_required";
 function isProblem(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -25,8 +26,45 @@ async function toError(response) {
     const body = await response.json().catch(() => null);
     problem = isProblem(body) ? body : null;
   }
+  if (response.status === 403 && problem?.code === STEP_UP_REQUIRED) {
+    return new StepUpRequiredError(403, problem, { acrValues: [], maxAge: null });
+  }
   const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
   return new AuthError(response.status, problem, Number.isFinite(retryAfter) ? retryAfter : null);
+}
+var StepUpRequiredError = class extends AuthError {
+  name = "StepUpRequiredError";
+  acrValues;
+  maxAge;
+  constructor(status, problem, challenge) {
+    super(status, problem, null);
+    this.acrValues = challenge.acrValues;
+    this.maxAge = challenge.maxAge;
+  }
+};
+var INSUFFICIENT = "insufficient_user_authentication";
+var AUTH_PARAM = /([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]+))/g;
+function parseStepUpChallenge(header) {
+  if (!header || !/^\s*bearer\b/i.test(header)) return null;
+  const params = /* @__PURE__ */ new Map();
+  for (const match of header.matchAll(AUTH_PARAM)) {
+    const [, name = "", quoted, bare] = match;
+    params.set(name.toLowerCase(), quoted !== void 0 ? quoted.replace(/\\(.)/g, "$1") : bare ?? "");
+  }
+  if (params.get("error") !== INSUFFICIENT) return null;
+  const acr = params.get("acr_values") ?? "";
+  const maxAge = Number.parseInt(params.get("max_age") ?? "", 10);
+  return {
+    acrValues: acr.split(/\s+/).filter((value) => value !== ""),
+    maxAge: Number.isFinite(maxAge) ? maxAge : null
+  };
+}
+async function toStepUpError(response) {
+  if (response.status !== 401) return null;
+  const challenge = parseStepUpChallenge(response.headers.get("WWW-Authenticate"));
+  if (challenge === null) return null;
+  const error = await toError(response);
+  return new StepUpRequiredError(401, error.problem, challenge);
 }
 
 // clients/browser/src/wire.ts
@@ -43,23 +81,33 @@ var PATHS = {
   verifyEmail: "/auth/verify-email",
   verifyEmailResend: "/auth/verify-email/resend",
   changeEmail: "/auth/email",
-  confirmEmail: "/auth/email/confirm"
+  confirmEmail: "/auth/email/confirm",
+  loginSecondFactor: "/auth/login/second-factor",
+  secondFactor: "/auth/second-factor",
+  totp: "/auth/second-factor/totp",
+  totpConfirm: "/auth/second-factor/totp/confirm",
+  recoveryCodes: "/auth/second-factor/recovery-codes",
+  stepUp: "/auth/step-up"
 };
 
 // clients/browser/src/account.ts
+async function signedInCall(post, tokens, path, options = {}) {
+  const token = await tokens.getAccessToken();
+  if (token === null) throw new AuthError(401, null, null);
+  let response = await post(path, { ...options, bearer: token });
+  if (response.status === 401) {
+    const renewed = await tokens.renewAccessToken(token);
+    if (renewed !== null) response = await post(path, { ...options, bearer: renewed });
+  }
+  return response;
+}
 function createAccountCalls(post, tokens) {
   async function send(path, body) {
     const response = await post(path, { body });
     if (!response.ok) throw await toError(response);
   }
   async function sendSignedIn(path, body) {
-    const token = await tokens.getAccessToken();
-    if (token === null) throw new AuthError(401, null, null);
-    let response = await post(path, { body, bearer: token });
-    if (response.status === 401) {
-      const renewed = await tokens.renewAccessToken(token);
-      if (renewed !== null) response = await post(path, { body, bearer: renewed });
-    }
+    const response = await signedInCall(post, tokens, path, { body });
     if (!response.ok) throw await toError(response);
   }
   return {
@@ -83,17 +131,22 @@ function withBearer(request, token) {
   headers.set("Authorization", `Bearer ${token}`);
   return new Request(request, { headers });
 }
+async function unlessStepUp(response) {
+  const demand = await toStepUpError(response.clone());
+  if (demand !== null) throw demand;
+  return response;
+}
 function createAuthFetch(tokens) {
   return async function authFetch(input, init) {
     const request = new Request(input, init);
     if (!tokens.sendsTokenTo(request.url)) return fetch(request);
     const token = await tokens.getAccessToken();
     if (token === null) return fetch(request);
-    const response = await fetch(withBearer(request.clone(), token));
+    const response = await unlessStepUp(await fetch(withBearer(request.clone(), token)));
     if (response.status !== 401) return response;
     const renewed = await tokens.renewAccessToken(token);
     if (renewed === null) return response;
-    return fetch(withBearer(request, renewed));
+    return unlessStepUp(await fetch(withBearer(request, renewed)));
   };
 }
 
@@ -124,6 +177,41 @@ var CATCH_UP_BELOW_MS = 3e4;
 var RETRY_503_BUDGET_MS = 1e4;
 function retryAfterDelay(seconds, random = Math.random) {
   return Math.max(100, seconds * 1e3 * (0.75 + random() / 2));
+}
+
+// clients/browser/src/second-factor.ts
+function createSecondFactorCalls(post, tokens) {
+  return {
+    async getSecondFactor() {
+      const response = await signedInCall(post, tokens, PATHS.secondFactor, { method: "GET" });
+      if (!response.ok) throw await toError(response);
+      const body = await response.json();
+      return Object.freeze({
+        totpEnabled: body.totp_enabled,
+        enabledAt: body.enabled_at,
+        recoveryCodesLeft: body.recovery_codes_left,
+        acr: body.acr,
+        authTime: body.auth_time
+      });
+    },
+    async beginTotpEnrollment(password) {
+      const token = await tokens.getAccessToken();
+      const response = await post(PATHS.totp, { body: { password }, bearer: token });
+      if (!response.ok) throw await toError(response);
+      const body = await response.json();
+      return Object.freeze({ secret: body.secret, otpauthUri: body.otpauth_uri, qrSvg: body.qr_svg });
+    },
+    async regenerateRecoveryCodes() {
+      const response = await signedInCall(post, tokens, PATHS.recoveryCodes);
+      if (!response.ok) throw await toError(response);
+      const body = await response.json();
+      return Object.freeze([...body.recovery_codes]);
+    },
+    async disableTotp() {
+      const response = await signedInCall(post, tokens, PATHS.totp, { method: "DELETE" });
+      if (!response.ok) throw await toError(response);
+    }
+  };
 }
 
 // clients/browser/src/claims.ts
@@ -328,7 +416,9 @@ function createAuthClient(options = {}) {
     publishState();
   }
   async function signedIn(response) {
-    const body = await response.json();
+    await tokenChanged(await response.json());
+  }
+  async function tokenChanged(body) {
     adopt(body.access_token, body.expires_in);
     await tabs.publish({ type: "token", token: body.access_token, expiresIn: body.expires_in });
   }
@@ -336,9 +426,9 @@ function createAuthClient(options = {}) {
     drop();
     await tabs.publish({ type: "logout" });
   }
-  async function post(path, { body, bearer, retry = true } = {}) {
+  async function post(path, { method = "POST", body, bearer, retry = true } = {}) {
     const headers = { "X-Requested-With": REQUESTED_WITH };
-    const init = { method: "POST", headers, credentials: "same-origin", cache: "no-store" };
+    const init = { method, headers, credentials: "same-origin", cache: "no-store" };
     if (body !== void 0) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -410,11 +500,41 @@ function createAuthClient(options = {}) {
     }
   };
   async function login(email, password) {
-    await tabs.withCookieLock(async () => {
+    return tabs.withCookieLock(async () => {
       const response = await post(PATHS.login, { body: { email, password } });
+      if (!response.ok) throw await toError(response);
+      const body = await response.json();
+      if ("second_factor_required" in body && body.second_factor_required) {
+        return { status: "second-factor-required", ticket: body.mfa_ticket, expiresIn: body.mfa_ticket_expires_in };
+      }
+      await tokenChanged(body);
+      return { status: "signed-in" };
+    });
+  }
+  async function completeLogin(ticket, code) {
+    await tabs.withCookieLock(async () => {
+      const response = await post(PATHS.loginSecondFactor, { body: { mfa_ticket: ticket, code } });
       if (!response.ok) throw await toError(response);
       await signedIn(response);
     });
+  }
+  async function withCode(path, code) {
+    return tabs.withCookieLock(async () => {
+      if (accessToken === null || performance.now() >= expiresAt) await refreshLocked();
+      if (accessToken === null) throw new AuthError(401, null, null);
+      const response = await post(path, { body: { code }, bearer: accessToken });
+      if (!response.ok) throw await toError(response);
+      const body = await response.json();
+      await tokenChanged(body);
+      return body;
+    });
+  }
+  async function stepUp(code) {
+    await withCode(PATHS.stepUp, code);
+  }
+  async function confirmTotpEnrollment(code) {
+    const { recovery_codes: codes = [] } = await withCode(PATHS.totpConfirm, code);
+    return Object.freeze([...codes]);
   }
   async function logout() {
     await tabs.withCookieLock(async () => {
@@ -445,7 +565,11 @@ function createAuthClient(options = {}) {
   return {
     ...tokens,
     ...createAccountCalls(post, tokens),
+    ...createSecondFactorCalls(post, tokens),
     login,
+    completeLogin,
+    stepUp,
+    confirmTotpEnrollment,
     logout,
     logoutAll,
     fetch: createAuthFetch(tokens),
@@ -463,5 +587,7 @@ function createAuthClient(options = {}) {
 }
 export {
   AuthError,
-  createAuthClient
+  StepUpRequiredError,
+  createAuthClient,
+  parseStepUpChallenge
 };

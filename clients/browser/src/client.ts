@@ -7,7 +7,7 @@
  */
 
 import { createAccountCalls, type PostOptions } from "./account.js";
-import { toError } from "./errors.js";
+import { AuthError, toError } from "./errors.js";
 import { createAuthFetch } from "./fetch.js";
 import { refreshHint } from "./hint.js";
 import {
@@ -18,14 +18,27 @@ import {
   retryAfterDelay,
   retryDelay,
 } from "./schedule.js";
+import { createSecondFactorCalls } from "./second-factor.js";
 import { createStateStore } from "./state.js";
 import { createTabs } from "./tabs.js";
-import type { AuthClient, AuthClientOptions, TokenSource } from "./types.js";
+import type { AuthClient, AuthClientOptions, LoginResult, TokenSource } from "./types.js";
 import { PATHS, REQUESTED_WITH } from "./wire.js";
 
 interface TokenAnswer {
   readonly access_token: string;
   readonly expires_in: number;
+}
+
+/** Step-up's answer; confirming enrolment adds the recovery codes. */
+interface CodeAnswer extends TokenAnswer {
+  readonly recovery_codes?: readonly string[];
+}
+
+/** Login's answer when the account has a second factor (no cookie was set). */
+interface SecondFactorAnswer {
+  readonly second_factor_required: true;
+  readonly mfa_ticket: string;
+  readonly mfa_ticket_expires_in: number;
 }
 
 export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
@@ -81,8 +94,13 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
     publishState();
   }
 
+  // Under the cookie lock: this tab and, through the broadcast, every other one takes the token
+  // (a new session's, a rotated one, or a stepped-up one of the same session).
   async function signedIn(response: Response): Promise<void> {
-    const body = (await response.json()) as TokenAnswer;
+    await tokenChanged((await response.json()) as TokenAnswer);
+  }
+
+  async function tokenChanged(body: TokenAnswer): Promise<void> {
     adopt(body.access_token, body.expires_in);
     await tabs.publish({ type: "token", token: body.access_token, expiresIn: body.expires_in });
   }
@@ -96,9 +114,9 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
   // within RETRY_503_BUDGET_MS. Safe for these calls: a refresh identity may have completed
   // after all is answered by its grace window. Logout passes retry: false (its 503 already
   // cleared the cookie, so a second try would sign out nothing).
-  async function post(path: string, { body, bearer, retry = true }: PostOptions = {}): Promise<Response> {
+  async function post(path: string, { method = "POST", body, bearer, retry = true }: PostOptions = {}): Promise<Response> {
     const headers: Record<string, string> = { "X-Requested-With": REQUESTED_WITH };
-    const init: RequestInit = { method: "POST", headers, credentials: "same-origin", cache: "no-store" };
+    const init: RequestInit = { method, headers, credentials: "same-origin", cache: "no-store" };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -184,12 +202,51 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
     },
   };
 
-  async function login(email: string, password: string): Promise<void> {
-    await tabs.withCookieLock(async () => {
+  async function login(email: string, password: string): Promise<LoginResult> {
+    return tabs.withCookieLock(async (): Promise<LoginResult> => {
       const response = await post(PATHS.login, { body: { email, password } });
+      if (!response.ok) throw await toError(response);
+      const body = (await response.json()) as TokenAnswer | SecondFactorAnswer;
+      if ("second_factor_required" in body && body.second_factor_required) {
+        // Nothing changed: no cookie, no token, no broadcast until the code is in.
+        return { status: "second-factor-required", ticket: body.mfa_ticket, expiresIn: body.mfa_ticket_expires_in };
+      }
+      await tokenChanged(body as TokenAnswer);
+      return { status: "signed-in" };
+    });
+  }
+
+  async function completeLogin(ticket: string, code: string): Promise<void> {
+    await tabs.withCookieLock(async () => {
+      const response = await post(PATHS.loginSecondFactor, { body: { mfa_ticket: ticket, code } });
       if (!response.ok) throw await toError(response);
       await signedIn(response);
     });
+  }
+
+  // A call with a code that answers a new access token for this session, under the cookie lock
+  // so that its token and a refresh of another tab are published in the order they happened.
+  // Never replayed after a 401: that may be the code's, and a replay would count it twice (the
+  // token is made fresh first instead; the lock is held, so refreshLocked, not refresh).
+  async function withCode(path: string, code: string): Promise<CodeAnswer> {
+    return tabs.withCookieLock(async () => {
+      if (accessToken === null || performance.now() >= expiresAt) await refreshLocked();
+      if (accessToken === null) throw new AuthError(401, null, null);
+      const response = await post(path, { body: { code }, bearer: accessToken });
+      if (!response.ok) throw await toError(response);
+      const body = (await response.json()) as CodeAnswer;
+      await tokenChanged(body);
+      return body;
+    });
+  }
+
+  async function stepUp(code: string): Promise<void> {
+    await withCode(PATHS.stepUp, code);
+  }
+
+  async function confirmTotpEnrollment(code: string): Promise<readonly string[]> {
+    const { recovery_codes: codes = [] } = await withCode(PATHS.totpConfirm, code);
+    return Object.freeze([...codes]);
   }
 
   async function logout(): Promise<void> {
@@ -225,7 +282,11 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
   return {
     ...tokens,
     ...createAccountCalls(post, tokens),
+    ...createSecondFactorCalls(post, tokens),
     login,
+    completeLogin,
+    stepUp,
+    confirmTotpEnrollment,
     logout,
     logoutAll,
     fetch: createAuthFetch(tokens),

@@ -33,6 +33,13 @@ export function AuthProvider({ client, children }: AuthProviderProps): ReactElem
 export interface Auth extends AuthState {
   readonly client: AuthClient;
   readonly login: AuthClient["login"];
+  readonly completeLogin: AuthClient["completeLogin"];
+  readonly stepUp: AuthClient["stepUp"];
+  readonly getSecondFactor: AuthClient["getSecondFactor"];
+  readonly beginTotpEnrollment: AuthClient["beginTotpEnrollment"];
+  readonly confirmTotpEnrollment: AuthClient["confirmTotpEnrollment"];
+  readonly disableTotp: AuthClient["disableTotp"];
+  readonly regenerateRecoveryCodes: AuthClient["regenerateRecoveryCodes"];
   readonly register: AuthClient["register"];
   readonly logout: AuthClient["logout"];
   readonly logoutAll: AuthClient["logoutAll"];
@@ -50,6 +57,13 @@ export function useAuth(): Auth {
         ...state,
         client,
         login: client.login,
+        completeLogin: client.completeLogin,
+        stepUp: client.stepUp,
+        getSecondFactor: client.getSecondFactor,
+        beginTotpEnrollment: client.beginTotpEnrollment,
+        confirmTotpEnrollment: client.confirmTotpEnrollment,
+        disableTotp: client.disableTotp,
+        regenerateRecoveryCodes: client.regenerateRecoveryCodes,
         register: client.register,
         logout: client.logout,
         logoutAll: client.logoutAll,

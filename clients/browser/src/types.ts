@@ -52,12 +52,63 @@ export interface AccountCalls {
   confirmEmailChange(token: string): Promise<void>;
 }
 
+/**
+ * What `login` resolves to: signed in, or the password was right and the account has a second
+ * factor: then `completeLogin(ticket, code)` within `expiresIn` seconds finishes it (a ticket is
+ * single use and dies after a few wrong codes; start over with `login` then).
+ */
+export type LoginResult =
+  | { readonly status: "signed-in" }
+  | { readonly status: "second-factor-required"; readonly ticket: string; readonly expiresIn: number };
+
+/** The user's second factor, and how (`acr`: `aal1` or `aal2`) and when this session authenticated. */
+export interface SecondFactorState {
+  readonly totpEnabled: boolean;
+  /** ISO 8601 (UTC), null while no factor is active. */
+  readonly enabledAt: string | null;
+  readonly recoveryCodesLeft: number;
+  readonly acr: string;
+  /** Seconds since the epoch. */
+  readonly authTime: number | null;
+}
+
+/** A pending TOTP secret: confirm it with a first code (`confirmTotpEnrollment`). */
+export interface TotpEnrollment {
+  /** Base32, for typing into an authenticator app. */
+  readonly secret: string;
+  /** `otpauth://totp/…`, the QR code's content. */
+  readonly otpauthUri: string;
+  /** The QR code as an SVG document: show it as an image (`<img src="data:…">`), never as markup. */
+  readonly qrSvg: string;
+}
+
+/** The second factor's calls that leave this tab's access token as it is. */
+export interface SecondFactorCalls {
+  getSecondFactor(): Promise<SecondFactorState>;
+  /** Starts (or restarts) enrolment; the current password confirms it is you. */
+  beginTotpEnrollment(password: string): Promise<TotpEnrollment>;
+  /** Ten new recovery codes (the old ones die; other sessions end). Needs a recent step-up:
+   * rejects with StepUpRequiredError otherwise. */
+  regenerateRecoveryCodes(): Promise<readonly string[]>;
+  /** Removes TOTP and the recovery codes (other sessions end). Needs a recent step-up. */
+  disableTotp(): Promise<void>;
+}
+
 /** DESIGN §11 (fixed): login, logout, logoutAll, fetch, isAuthenticated, onChange; and more. */
-export interface AuthClient extends TokenSource, AccountCalls {
-  login(email: string, password: string): Promise<void>;
+export interface AuthClient extends TokenSource, AccountCalls, SecondFactorCalls {
+  /** Resolves once signed in, or with the ticket when a second factor is needed. */
+  login(email: string, password: string): Promise<LoginResult>;
+  /** Finishes a login with a TOTP or recovery code: signed in (every tab) on success. */
+  completeLogin(ticket: string, code: string): Promise<void>;
+  /** Proves the second factor again: a new access token for this session (every tab adopts it). */
+  stepUp(code: string): Promise<void>;
+  /** Activates the pending secret with a first code; resolves with the ten recovery codes, shown
+   * this once, and adopts the new access token (`aal2`). */
+  confirmTotpEnrollment(code: string): Promise<readonly string[]>;
   logout(): Promise<void>;
   logoutAll(): Promise<void>;
-  /** fetch with the access token; on 401 one shared refresh, then one retry. */
+  /** fetch with the access token; on 401 one shared refresh, then one retry. A 401 demanding a
+   * step-up (RFC 9470) rejects with StepUpRequiredError instead. */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   isAuthenticated(): boolean;
   /** Called with the new state whenever it changes; returns the unsubscribe function. */

@@ -9,7 +9,7 @@ export const REQUESTED_WITH = "auth-client";
  */
 export const REFRESH_HINT_COOKIE = "refresh_hint";
 
-/** The edge's paths (DESIGN §7 and §12, fixed), relative to `basePath`. */
+/** The edge's paths (DESIGN §7 and §12, fixed; the second factor's of issue 20), relative to `basePath`. */
 export const PATHS = {
   register: "/auth/register",
   login: "/auth/login",
@@ -22,4 +22,10 @@ export const PATHS = {
   verifyEmailResend: "/auth/verify-email/resend",
   changeEmail: "/auth/email",
   confirmEmail: "/auth/email/confirm",
+  loginSecondFactor: "/auth/login/second-factor",
+  secondFactor: "/auth/second-factor",
+  totp: "/auth/second-factor/totp",
+  totpConfirm: "/auth/second-factor/totp/confirm",
+  recoveryCodes: "/auth/second-factor/recovery-codes",
+  stepUp: "/auth/step-up",
 } as const;

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, test } from "node:test";
 import axios from "axios";
-import { createAuthClient } from "../dist/index.js";
+import { StepUpRequiredError, createAuthClient } from "../dist/index.js";
 import { attachAxios } from "../dist/axios.js";
 import { startFakeEdge } from "./fake-edge.mjs";
 
@@ -26,7 +26,7 @@ after(async () => {
 });
 
 beforeEach(async (t) => {
-  Object.assign(edge.state, { refreshes: 0, seen: [], refuseAll: false, noSession: false });
+  Object.assign(edge.state, { refreshes: 0, seen: [], refuseAll: false, noSession: false, acr: "aal1" });
   other.state.seen = [];
   client = createAuthClient({ basePath: edge.url, silentRefresh: false });
   await client.login("ada@example.com", "a long enough password");
@@ -126,4 +126,26 @@ test("the app's interceptors before and after ours each run once, on the replay 
   assert.equal(edge.calls("/api/me").at(-1).authorization, null);
   assert.equal(edge.calls("/api/me").at(-1).headers["x-before"], "1");
   assert.deepEqual(ran.sort(), ["error-before", "request-after", "request-before"]);
+});
+
+test("a step-up challenge rejects with StepUpRequiredError, unrefreshed; after stepUp it answers", async () => {
+  attachAxios(api, client);
+  const error = await api.get("/api/me/sensitive").catch((e) => e);
+  assert.ok(error instanceof StepUpRequiredError, String(error));
+  assert.deepEqual(error.acrValues, ["aal2"]);
+  assert.equal(error.maxAge, 300);
+  assert.equal(error.code, "insufficient_user_authentication");
+  assert.equal(edge.state.refreshes, 0);
+  assert.equal(edge.calls("/api/me/sensitive").length, 1);
+  await client.stepUp("123456");
+  assert.deepEqual((await api.get("/api/me/sensitive")).data, { sub: "user-1", acr: "aal2" });
+});
+
+test("a step-up challenge after a refresh's replay is a StepUpRequiredError too", async () => {
+  attachAxios(api, client);
+  edge.invalidate();
+  const error = await api.get("/api/me/sensitive", { validateStatus: () => true }).catch((e) => e);
+  assert.ok(error instanceof StepUpRequiredError, String(error));
+  assert.equal(edge.state.refreshes, 1);
+  assert.equal(edge.calls("/api/me/sensitive").length, 2);
 });

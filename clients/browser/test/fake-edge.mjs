@@ -16,14 +16,21 @@ export async function startFakeEdge() {
     refuseAll: false,
     /** When true, /auth/refresh answers 401 (no session). */
     noSession: false,
-    /** path -> { status, body?, headers? }: what the account-lifecycle paths answer. */
+    /** path -> { status, body?, headers?, method? (POST) }: what the account-lifecycle paths answer. */
     answers: {},
+    /** When true, login answers that a second factor is needed (code "123456" completes it). */
+    secondFactor: false,
+    /** The acr of the tokens issued (step-up and completed logins issue "aal2"). */
+    acr: "aal1",
   };
+  const STEP_UP_CHALLENGE =
+    'Bearer error="insufficient_user_authentication", error_description="a second factor is required", acr_values="aal2", max_age=300';
 
-  function issue() {
+  function issue(acr = state.acr) {
     generation += 1;
+    state.acr = acr;
     const now = Math.floor(Date.now() / 1000);
-    const claims = { iss: "http://edge.test", sub: "user-1", aud: "api", sid: "s-1", iat: now, exp: now + 600, gen: generation };
+    const claims = { iss: "http://edge.test", sub: "user-1", aud: "api", sid: "s-1", iat: now, exp: now + 600, gen: generation, acr };
     current = `${b64url({ alg: "none", typ: "at+jwt" })}.${b64url(claims)}.sig${generation}`;
     return { access_token: current, token_type: "Bearer", expires_in: 600 };
   }
@@ -43,7 +50,8 @@ export async function startFakeEdge() {
     req.on("end", () => {
       if (chunks.length) request.body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
       const answer = state.answers[path];
-      if (req.method === "POST" && answer) {
+      const authorized = current !== null && !state.refuseAll && req.headers.authorization === `Bearer ${current}`;
+      if (answer && req.method === (answer.method ?? "POST")) {
         if (answer.bearer) {
           if (current === null || state.refuseAll || req.headers.authorization !== `Bearer ${current}`) {
             return send(res, 401, { status: 401, code: "unauthenticated" });
@@ -51,7 +59,29 @@ export async function startFakeEdge() {
         }
         return send(res, answer.status, answer.body, answer.headers);
       }
-      if (req.method === "POST" && path === "/auth/login") return send(res, 200, issue());
+      if (req.method === "POST" && path === "/auth/login") {
+        if (!state.secondFactor) return send(res, 200, issue());
+        return send(res, 200, { second_factor_required: true, mfa_ticket: "idmt_ticket", mfa_ticket_expires_in: 300 });
+      }
+      const code = request.body?.code;
+      if (req.method === "POST" && path === "/auth/login/second-factor") {
+        if (request.body?.mfa_ticket !== "idmt_ticket" || code !== "123456") {
+          return send(res, 401, { status: 401, code: "unauthenticated", detail: "invalid or expired ticket or code" });
+        }
+        return send(res, 200, issue("aal2"));
+      }
+      if (req.method === "POST" && (path === "/auth/step-up" || path === "/auth/second-factor/totp/confirm")) {
+        if (!authorized || code !== "123456") return send(res, 401, { status: 401, code: "unauthenticated" });
+        const recovery = path.endsWith("/confirm") ? { recovery_codes: ["aaaa-bbbb-cccc-dddd", "eeee-ffff-gggg-hhhh"] } : {};
+        return send(res, 200, { ...recovery, ...issue("aal2") });
+      }
+      if (path === "/api/me/sensitive") {
+        if (!authorized) return send(res, 401, { status: 401, code: "unauthenticated" }, { "WWW-Authenticate": 'Bearer error="invalid_token"' });
+        if (state.acr !== "aal2") {
+          return send(res, 401, { status: 401, code: "insufficient_user_authentication", detail: "step up" }, { "WWW-Authenticate": STEP_UP_CHALLENGE });
+        }
+        return send(res, 200, { sub: "user-1", acr: "aal2" });
+      }
       if (req.method === "POST" && path === "/auth/refresh") {
         state.refreshes += 1;
         if (state.noSession) return send(res, 401, { status: 401, code: "unauthenticated", detail: "no session" });

@@ -111,6 +111,28 @@ test("login through useAuth updates every component", async (t) => {
   await view.unmount();
 });
 
+test("useAuth offers the second factor's calls, bound to the client", async (t) => {
+  const client = createAuthClient({ basePath: edge.url, silentRefresh: false });
+  t.after(() => client.close());
+  const view = await mount(client);
+  const auth = view.seen.at(-1);
+  for (const name of [
+    "completeLogin",
+    "stepUp",
+    "getSecondFactor",
+    "beginTotpEnrollment",
+    "confirmTotpEnrollment",
+    "disableTotp",
+    "regenerateRecoveryCodes",
+  ]) {
+    assert.equal(auth[name], client[name], name);
+  }
+  await act(() => auth.login("ada@example.com", "a long enough password"));
+  await act(() => view.seen.at(-1).stepUp("123456"));
+  assert.equal(view.seen.at(-1).claims.acr, "aal2");
+  await view.unmount();
+});
+
 test("useAuth outside an AuthProvider says what is missing", async () => {
   function Orphan() {
     useAuth();
