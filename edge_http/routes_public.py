@@ -45,6 +45,7 @@ _STATIC = {
     "/auth-client.js": ("static/auth-client.js", "text/javascript; charset=utf-8"),
     "/app.js": ("static/app.js", "text/javascript; charset=utf-8"),
     "/account-mail.js": ("static/account-mail.js", "text/javascript; charset=utf-8"),
+    "/second-factor.js": ("static/second-factor.js", "text/javascript; charset=utf-8"),
     "/style.css": ("static/style.css", "text/css; charset=utf-8"),
     "/favicon.svg": ("static/favicon.svg", "image/svg+xml"),
     "/openapi.json": ("openapi.json", "application/json"),

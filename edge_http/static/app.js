@@ -2,6 +2,7 @@
 // as HTML: user agents and addresses in the session list are data, not markup.
 import { setUpAccountMail } from "/account-mail.js";
 import { createAuthClient } from "/auth-client.js";
+import { setUpSecondFactor } from "/second-factor.js";
 
 export const auth = createAuthClient();
 
@@ -68,6 +69,7 @@ function selectTab(name) {
     $(`${tab}-form`).hidden = !selected;
   }
   $("forgot-form").hidden = true; // "Forgot password?" (account-mail.js) stands in for sign-in
+  $("login-code-form").hidden = true; // the second step of a login (second-factor.js), likewise
   $("auth-message").textContent = "";
 }
 $("tab-login").addEventListener("click", () => selectTab("login"));
@@ -85,9 +87,10 @@ $("login-form").addEventListener("submit", async (event) => {
   const data = new FormData(form);
   await busy(form.querySelector("button"), async () => {
     try {
-      await auth.login(String(data.get("email")), String(data.get("password")));
+      const result = await auth.login(String(data.get("email")), String(data.get("password")));
       form.reset();
       say("");
+      if (result.status === "second-factor-required") secondFactor.askLoginCode(result.ticket);
     } catch (error) {
       say(describeError(error));
     }
@@ -150,6 +153,7 @@ async function loadWhoAmI() {
     ["User", me.sub],
     ["Session", me.sid],
     ["Scope", me.scope || "—"],
+    ["Assurance", me.acr === "aal2" ? "aal2 (password and second factor)" : me.acr || "—"],
     ["Issued", me.iat ? timeFormat.format(new Date(me.iat * 1000)) : "—"],
     ["Expires", me.exp ? timeFormat.format(new Date(me.exp * 1000)) : "—"],
   ];
@@ -282,6 +286,19 @@ $("password-form").addEventListener("submit", async (event) => {
   });
 });
 
+// ---- signed in: two-step verification (second-factor.js) ---------------------------------------
+
+const secondFactor = setUpSecondFactor(auth, {
+  $,
+  busy,
+  say,
+  toast,
+  describeError,
+  selectTab,
+  el,
+  sessionsChanged: () => loadSessions(),
+});
+
 // ---- state ------------------------------------------------------------------------------------
 
 // All the page knows of a session's end: that it was signed in, and whether the user signed out
@@ -314,9 +331,11 @@ function render({ authenticated }) {
   if (authenticated) {
     loadWhoAmI();
     loadSessions();
+    secondFactor.load();
   } else {
     $("whoami").replaceChildren();
     $("sessions").replaceChildren();
+    secondFactor.reset();
     selectTab("login");
     dismissToast("success"); // "Account created", "Session revoked", ... belong to the session
     if (ended) say("You were signed out — sign in again.", "notice");
