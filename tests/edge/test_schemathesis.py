@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyotp
 import pytest
 import requests
 import schemathesis
@@ -69,18 +70,35 @@ ENDS_SESSIONS = {
     "POST /auth/logout-all",
     "POST /auth/password",
     "DELETE /auth/sessions/{session_id}",
+    "DELETE /auth/second-factor/totp",
+    "POST /auth/second-factor/recovery-codes",
 }
+# Operations that open a session when they answer 200.
+OPENS_SESSIONS = {"POST /auth/login", "POST /auth/login/second-factor"}
 BEARER = {
     "GET /auth/sessions",
     "GET /api/me",
+    "GET /api/me/sensitive",
     "DELETE /auth/sessions/{session_id}",
     "POST /auth/password",
     "POST /auth/logout-all",
+    "GET /auth/second-factor",
+    "POST /auth/second-factor/totp",
+    "POST /auth/second-factor/totp/confirm",
+    "DELETE /auth/second-factor/totp",
+    "POST /auth/second-factor/recovery-codes",
+    "POST /auth/step-up",
 }
 # The signed-in pass, in this order: reads first, then what rotates or ends the session.
 SIGNED_IN = [
     "GET /auth/sessions",
     "GET /api/me",
+    "GET /api/me/sensitive",
+    "GET /auth/second-factor",
+    "POST /auth/second-factor/totp/confirm",
+    "POST /auth/step-up",
+    "POST /auth/second-factor/recovery-codes",
+    "DELETE /auth/second-factor/totp",
     "POST /auth/refresh",
     "DELETE /auth/sessions/{session_id}",
     "POST /auth/password",
@@ -148,7 +166,9 @@ class Fuzz:
         )
         label = case.operation.label
         self.statuses[(label, response.status_code)] += 1
-        if label in ("POST /auth/login", "POST /auth/refresh") and response.status_code == 200:
+        if label in ("POST /auth/login", "POST /auth/refresh") and "access_token" in answer_json(
+            response
+        ):
             # Real tokens for the run-wide secret scan (generated passwords are not: they can be
             # anything, a path included, and would show up in logs by chance).
             remember(
@@ -159,7 +179,7 @@ class Fuzz:
         ended = label in ENDS_SESSIONS and 200 <= response.status_code < 300
         expected = DbState(
             before.users + (label == "POST /auth/register" and response.status_code == 201),
-            before.sessions + (label == "POST /auth/login" and response.status_code == 200),
+            before.sessions + (label in OPENS_SESSIONS and "access_token" in answer_json(response)),
             max(before.revoked, after.revoked) if ended else before.revoked,
         )
         if after != expected:
@@ -190,6 +210,14 @@ class Fuzz:
             follow(case, self.send(case))
 
         fuzz()
+
+
+def answer_json(response: Any) -> dict[str, Any]:
+    """A 200's JSON object (login's may be a second-factor ticket instead of tokens), else {}."""
+    if response.status_code != 200:
+        return {}
+    body = response.json()
+    return body if isinstance(body, dict) else {}
 
 
 def has_invalid_input(operation: Any) -> bool:
@@ -283,21 +311,28 @@ async def test_generated_requests_get_documented_answers_and_write_nothing_half(
     assert fuzz.statuses[("GET /auth/sessions", 200)] > 0
 
 
-async def test_a_whole_session_gets_the_documented_answers(edge: Edge) -> None:
-    """The success answers of every operation, once each, against the served description."""
+Call = Callable[..., Any]
+
+
+async def described_calls(edge: Edge) -> Call:
+    """`call(label, status, **case parts)`: one request validated against the served description."""
     schema = await asyncio.to_thread(schemathesis.openapi.from_url, f"{edge.url}/openapi.json")
 
-    def op(label: str) -> Any:
-        method, path = label.split(" ", 1)
-        return schema[path][method]
-
     async def call(label: str, status: int, **parts: Any) -> Any:
-        case = op(label).Case(**parts)
+        method, path = label.split(" ", 1)
+        case = schema[path][method].Case(**parts)
         response = await asyncio.to_thread(
             case.call_and_validate, base_url=edge.url, checks=CHECKS, timeout=30
         )
         assert response.status_code == status, (label, response.status_code, response.content)
         return response
+
+    return call
+
+
+async def test_a_whole_session_gets_the_documented_answers(edge: Edge) -> None:
+    """The success answers of every operation, once each, against the served description."""
+    call = await described_calls(edge)
 
     email, password = "whole-session@example.com", PASSWORD + " whole session"
     new_password = password + " changed"
@@ -343,6 +378,54 @@ async def test_a_whole_session_gets_the_documented_answers(edge: Edge) -> None:
     await call("POST /auth/logout", 204, headers=CSRF, cookies={COOKIE: cookie})
     for label in ("GET /healthz", "GET /readyz", "GET /metrics"):
         await call(label, 200)
-    for path in ("/", "/auth-client.js", "/app.js", "/style.css", "/favicon.svg", "/openapi.json"):
+    static = ("/", "/auth-client.js", "/app.js", "/account-mail.js", "/second-factor.js")
+    for path in (*static, "/style.css", "/favicon.svg", "/openapi.json"):
         page = await call(f"GET {path}", 200)
         await call(f"GET {path}", 304, headers={"If-None-Match": page.headers["etag"][0]})
+
+
+async def test_the_second_factor_gets_the_documented_answers(edge: Edge) -> None:
+    """Enrolment, the login's second step, step-up and the protected changes: each success
+    answer, and the refusals only they have, against the served description."""
+    call = await described_calls(edge)
+    email, password = "second-factor@example.com", PASSWORD + " second factor"
+    remember(password)
+    credentials = {"email": email, "password": password}
+    await call("POST /auth/register", 201, body=credentials)
+    token = (await call("POST /auth/login", 200, body=credentials)).json()["access_token"]
+    remember(token)
+    await call("GET /api/me/sensitive", 401, headers=bearer(token))  # aal1: the challenge
+    await call("GET /auth/second-factor", 200, headers=bearer(token))
+    await call("DELETE /auth/second-factor/totp", 404, headers=bearer(token))
+    enrolment = await call(
+        "POST /auth/second-factor/totp", 200, headers=bearer(token), body={"password": password}
+    )
+    secret = enrolment.json()["secret"]
+    remember(secret)
+    confirmed = await call(
+        "POST /auth/second-factor/totp/confirm",
+        200,
+        headers=bearer(token),
+        body={"code": pyotp.TOTP(secret).now()},
+    )
+    codes = confirmed.json()["recovery_codes"]
+    token = confirmed.json()["access_token"]
+    remember(token, *codes)
+    await call(
+        "POST /auth/second-factor/totp", 409, headers=bearer(token), body={"password": password}
+    )
+    await call("GET /api/me/sensitive", 200, headers=bearer(token))
+    ticket = (await call("POST /auth/login", 200, body=credentials)).json()["mfa_ticket"]
+    remember(ticket)
+    await call("POST /auth/login/second-factor", 401, body={"mfa_ticket": ticket, "code": "000000"})
+    done = await call(
+        "POST /auth/login/second-factor", 200, body={"mfa_ticket": ticket, "code": codes[0]}
+    )
+    token = done.json()["access_token"]
+    remember(token, cookie_value(done.headers["set-cookie"][0]))
+    stepped = await call("POST /auth/step-up", 200, headers=bearer(token), body={"code": codes[1]})
+    token = stepped.json()["access_token"]
+    remember(token)
+    fresh = await call("POST /auth/second-factor/recovery-codes", 200, headers=bearer(token))
+    remember(*fresh.json()["recovery_codes"])
+    await call("DELETE /auth/second-factor/totp", 204, headers=bearer(token))

@@ -123,9 +123,7 @@ async def ticket_for(edge: Edge, email: str) -> str:
 
 
 @pytest.fixture
-async def enrolled(
-    edge: Edge, clock: MovableClock, unique_email: Callable[[], str]
-) -> Enrolled:
+async def enrolled(edge: Edge, clock: MovableClock, unique_email: Callable[[], str]) -> Enrolled:
     return await enrol(edge, clock, unique_email())
 
 
