@@ -422,10 +422,16 @@ async def test_the_second_factor_gets_the_documented_answers(edge: Edge) -> None
         "POST /auth/login/second-factor", 200, body={"mfa_ticket": ticket, "code": codes[0]}
     )
     token = done.json()["access_token"]
-    remember(token, cookie_value(done.headers["set-cookie"][0]))
+    cookie = cookie_value(done.headers["set-cookie"][0])
+    remember(token, cookie)
     stepped = await call("POST /auth/step-up", 200, headers=bearer(token), body={"code": codes[1]})
     token = stepped.json()["access_token"]
     remember(token)
     fresh = await call("POST /auth/second-factor/recovery-codes", 200, headers=bearer(token))
     remember(*fresh.json()["recovery_codes"])
+    # The change ended the access tokens issued before it; the session's cookie lives on.
+    await call("DELETE /auth/second-factor/totp", 401, headers=bearer(token))
+    refreshed = await call("POST /auth/refresh", 200, headers=CSRF, cookies={COOKIE: cookie})
+    token = refreshed.json()["access_token"]
+    remember(token, cookie_value(refreshed.headers["set-cookie"][0]))
     await call("DELETE /auth/second-factor/totp", 204, headers=bearer(token))

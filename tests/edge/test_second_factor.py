@@ -78,6 +78,7 @@ async def edge(mfa_identity: Running, clock: MovableClock) -> AsyncIterator[Edge
 class Enrolled:
     email: str
     access_token: str
+    refresh_cookie: str
     totp: pyotp.TOTP
     recovery_codes: list[str]
 
@@ -88,7 +89,7 @@ def claims(token: str) -> dict[str, object]:
 
 async def enrol(edge: Edge, clock: MovableClock, email: str) -> Enrolled:
     """A user with TOTP on, through the edge: password, secret, first code, recovery codes."""
-    token, _ = await register_and_login(edge, email)
+    token, cookie = await register_and_login(edge, email)
     begun = await edge.client.post(
         "/auth/second-factor/totp", json={"password": PASSWORD}, headers=bearer(token)
     )
@@ -111,7 +112,7 @@ async def enrol(edge: Edge, clock: MovableClock, email: str) -> Enrolled:
     assert len(body["recovery_codes"]) == 10
     assert claims(body["access_token"])["acr"] == "aal2"
     clock.advance(30)  # the next TOTP step: the code just used never works again
-    return Enrolled(email, body["access_token"], totp, body["recovery_codes"])
+    return Enrolled(email, body["access_token"], cookie, totp, body["recovery_codes"])
 
 
 async def ticket_for(edge: Edge, email: str) -> str:
@@ -298,6 +299,14 @@ async def test_changing_the_factor_needs_a_recent_step_up(
     assert codes.status_code == 200, codes.text
     remember(*codes.json()["recovery_codes"])
     assert len(set(codes.json()["recovery_codes"]) - set(enrolled.recovery_codes)) == 10
+    # Like a password change, the change ends the access tokens issued before it (every other
+    # session ends too); this session's cookie lives on, and a refresh keeps its step-up.
+    rotated = await edge.client.post(
+        "/auth/refresh", headers={**CSRF, **cookie_header(enrolled.refresh_cookie)}
+    )
+    assert rotated.status_code == 200, rotated.text
+    refresh_cookie(rotated)
+    token = tokens_of(rotated)["access_token"]
     off = await edge.client.delete("/auth/second-factor/totp", headers=bearer(token))
     assert off.status_code == 204
     # Without a factor, login signs in at once again.
