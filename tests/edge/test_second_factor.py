@@ -299,8 +299,9 @@ async def test_changing_the_factor_needs_a_recent_step_up(
     assert codes.status_code == 200, codes.text
     remember(*codes.json()["recovery_codes"])
     assert len(set(codes.json()["recovery_codes"]) - set(enrolled.recovery_codes)) == 10
-    # Like a password change, the change ends the access tokens issued before it (every other
-    # session ends too); this session's cookie lives on, and a refresh keeps its step-up.
+    # Like a password change, the change ends the access tokens issued before it (those of its
+    # own second live on: iat has whole seconds) and every other session; this session's cookie
+    # lives on, and a refresh keeps its step-up.
     rotated = await edge.client.post(
         "/auth/refresh", headers={**CSRF, **cookie_header(enrolled.refresh_cookie)}
     )
