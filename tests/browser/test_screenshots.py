@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, remember
 from tests.edge.support import CSRF, cookie_header, refresh_cookie, running_edge
 
 pytestmark = pytest.mark.browser
@@ -91,5 +91,13 @@ async def test_demo_page_screenshots(browser: Browser, fresh_identity, screensho
             await expect(page.locator("#sessions")).to_contain_text("Ended: suspected token theft")
             await expect(page.locator("#sessions")).to_contain_text("Safari on iOS")
             await page.screenshot(path=screenshots / f"dashboard-{scheme}.png", full_page=True)
+            # Two-step verification, half way through enrolment: the QR code and the key.
+            await page.fill("#totp-enroll-form input[name=password]", PASSWORD)
+            await page.click("#totp-enroll-form button[type=submit]")
+            qr = page.locator("#totp-qr")
+            await expect(qr).to_be_visible()
+            assert await qr.evaluate("img => img.complete && img.naturalWidth > 0")
+            remember((await page.locator("#totp-secret").text_content()) or "")
+            await page.locator("#mfa-card").screenshot(path=screenshots / f"two-step-{scheme}.png")
         finally:
             await context.close()
