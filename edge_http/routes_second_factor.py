@@ -25,10 +25,12 @@ from edge_http.deps import EdgeDeps
 from edge_http.identity_answers import AccessToken
 from edge_http.routes_auth import MAX_PASSWORD, token_response
 from edge_http.wire import NO_STORE_HEADERS
+from identity.domain.second_factor import MAX_CODE_LENGTH
 
-# Six TOTP digits or a recovery code (`abcd-efgh-ijkl-mnop`, spaces allowed): far below 64.
-MAX_CODE: Final = 64
-# `idmt_` + 43 characters of base64url.
+# Identity's own bound on a code (six digits, or a recovery code with dashes or spaces): the edge
+# refuses a longer one before the call, so that it neither reaches identity nor counts as a try.
+MAX_CODE: Final = MAX_CODE_LENGTH
+# A ticket is `idmt_` and 43 characters of base64url; anything past this is not one.
 MAX_MFA_TICKET: Final = 128
 
 
