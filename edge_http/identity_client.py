@@ -42,6 +42,7 @@ from identity.wire import (
     MD_AUTHORIZATION,
     MD_CLIENT_IP,
     MD_CLIENT_USER_AGENT,
+    MD_ERROR_CODE,
     MD_RETRY_AFTER,
     MD_SERVICE_CREDENTIAL_REFUSED,
 )
@@ -191,7 +192,12 @@ class IdentityClient:
                 raise IdentityCallError(grpc.StatusCode.INTERNAL) from None
             if status not in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT):
                 log.warning("identity call failed", extra={"method": method, "grpc_status": code})
-            raise IdentityCallError(status, error.details() or "", _retry_after(error)) from None
+            raise IdentityCallError(
+                status,
+                error.details() or "",
+                _retry_after(error),
+                code=_trailing(error, MD_ERROR_CODE) or "",
+            ) from None
         finally:
             self.metrics.identity_call(method, code, time.perf_counter() - started)
 

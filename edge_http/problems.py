@@ -62,13 +62,16 @@ GRPC_TO_HTTP: Mapping[grpc.StatusCode, ProblemKind] = {
     ),
 }
 
-# PERMISSION_DENIED with this text: the operation needs a recent step-up (RegenerateRecoveryCodes,
-# DisableTotp). The browser can do something about it (prove the second factor again, POST
-# /auth/step-up, retry), unlike any other refusal, so it gets a code of its own.
-IDENTITY_STEP_UP_TEXT = "step-up required"
+# The refusals the browser can do something about, told apart by identity's error code
+# (identity.wire.MD_ERROR_CODE), never by its text. A recent step-up is needed
+# (RegenerateRecoveryCodes, DisableTotp): prove the second factor again (POST /auth/step-up),
+# then retry.
 STEP_UP_REQUIRED = ProblemKind(
     403, "step_up_required", "confirm your second factor again (POST /auth/step-up), then retry"
 )
+BY_IDENTITY_CODE: Mapping[tuple[grpc.StatusCode, str], ProblemKind] = {
+    (grpc.StatusCode.PERMISSION_DENIED, "step_up_required"): STEP_UP_REQUIRED,
+}
 
 # Answers that tell the client to send the same request again after `Retry-After` seconds.
 RETRY_LATER = frozenset({429, 503})
@@ -82,11 +85,19 @@ _MAX_DETAIL = 300
 class IdentityCallError(Exception):
     """A call to identity failed with `status`; `details` is identity's text, not yet vetted."""
 
-    def __init__(self, status: grpc.StatusCode, details: str = "", retry_after: int | None = None):
+    def __init__(
+        self,
+        status: grpc.StatusCode,
+        details: str = "",
+        retry_after: int | None = None,
+        code: str = "",
+    ):
         super().__init__(status.name)
         self.status = status
         self.details = details
         self.retry_after = retry_after
+        # identity's machine-readable reason (identity.wire.MD_ERROR_CODE), "" when none came.
+        self.code = code
 
     @property
     def refused_credentials(self) -> bool:
@@ -112,9 +123,9 @@ class Problem(Exception):
 
 
 def problem_for_status(error: IdentityCallError) -> Problem:
-    kind = GRPC_TO_HTTP.get(error.status, _INTERNAL)
-    if error.status == grpc.StatusCode.PERMISSION_DENIED and error.details == IDENTITY_STEP_UP_TEXT:
-        kind = STEP_UP_REQUIRED
+    kind = BY_IDENTITY_CODE.get((error.status, error.code)) or GRPC_TO_HTTP.get(
+        error.status, _INTERNAL
+    )
     detail = kind.detail
     if error.status in _PASS_THROUGH_DETAIL and error.details:
         detail = _UNPRINTABLE.sub("", error.details)[:_MAX_DETAIL] or kind.detail

@@ -17,6 +17,7 @@ __all__ = [
     "MD_AUTHORIZATION",
     "MD_CLIENT_IP",
     "MD_CLIENT_USER_AGENT",
+    "MD_ERROR_CODE",
     "MD_RETRY_AFTER",
     "MD_SERVICE_CREDENTIAL_REFUSED",
 ]
@@ -29,6 +30,10 @@ MD_CLIENT_USER_AGENT: Final = "x-client-user-agent"
 
 # Trailing metadata: seconds to wait after RESOURCE_EXHAUSTED.
 MD_RETRY_AFTER: Final = "retry-after"
+# Trailing metadata on every domain error: its machine-readable code (`code` of the error in
+# identity.domain.errors, e.g. "step_up_required"), so a caller that must tell two refusals of
+# one status apart branches on it, never on the message text.
+MD_ERROR_CODE: Final = "x-error-code"
 # Trailing metadata on an UNAUTHENTICATED that refuses the *caller's* credential, not a user's
 # token. The edge must never read that as "the user's token is invalid": it would clear the
 # refresh cookie of every user while its own credential is wrong.

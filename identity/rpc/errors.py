@@ -20,7 +20,7 @@ from identity.domain.errors import (
     Unauthenticated,
     Unavailable,
 )
-from identity.wire import MD_RETRY_AFTER
+from identity.wire import MD_ERROR_CODE, MD_RETRY_AFTER
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +55,9 @@ async def grpc_errors(context: Context) -> AsyncIterator[None]:
     try:
         yield
     except IdentityError as error:
-        metadata: tuple[tuple[str, str], ...] = ()
+        metadata: tuple[tuple[str, str], ...] = ((MD_ERROR_CODE, error.code),)
         if isinstance(error, RateLimited):
-            metadata = ((MD_RETRY_AFTER, str(error.retry_after)),)
+            metadata += ((MD_RETRY_AFTER, str(error.retry_after)),)
         await context.abort(status_for(error), error.message, metadata)
     except grpc.aio.AbortError:
         raise

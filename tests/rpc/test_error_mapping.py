@@ -10,6 +10,7 @@ import identity.domain.errors as errors
 from identity.logs import JsonFormatter
 from identity.rpc.errors import STATUS, status_for
 from identity.v1 import identity_pb2 as pb
+from identity.wire import MD_ERROR_CODE
 from tests.conftest import PASSWORD
 from tests.helpers import error_of
 
@@ -107,3 +108,30 @@ async def test_an_unexpected_database_error_is_internal_says_nothing_and_writes_
     async with s.app.engine.begin() as conn:
         await conn.execute(sa.text("ALTER TABLE audit_events RENAME COLUMN kind_gone TO kind"))
     await s.stub.Register(register, metadata=s.md())  # not "already registered": rolled back
+
+
+def _code_of(error: grpc.aio.AioRpcError) -> str | None:
+    return dict(error.trailing_metadata() or ()).get(MD_ERROR_CODE)
+
+
+async def test_every_refusal_names_its_error_code_beside_the_status(identity_server, unique_email):
+    """Callers tell refusals of one status apart by identity.wire.MD_ERROR_CODE, never by the
+    text: two INVALID_ARGUMENTs and two UNAUTHENTICATEDs, each with its own code."""
+    s, md = identity_server, identity_server.md("edge")
+    weak = await error_of(
+        s.stub.Register(pb.RegisterRequest(email=unique_email(), password="short"), metadata=md)
+    )
+    bad_link = await error_of(
+        s.stub.VerifyEmail(pb.VerifyEmailRequest(token="idev_" + "A" * 43), metadata=md)
+    )
+    wrong = await error_of(
+        s.stub.Login(pb.LoginRequest(email=unique_email(), password=PASSWORD), metadata=md)
+    )
+    bad_token = await error_of(
+        s.stub.ListMySessions(pb.ListMySessionsRequest(access_token="x.y.z"), metadata=md)
+    )
+    assert weak.code() == bad_link.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert wrong.code() == bad_token.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert (_code_of(weak), _code_of(bad_link)) == ("weak_password", "invalid_link_token")
+    assert _code_of(wrong) == "invalid_credentials"
+    assert _code_of(bad_token) == "malformed_token"
