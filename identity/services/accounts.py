@@ -194,7 +194,7 @@ class Accounts:
         async with self._uow(autocommit=new_hash is None) as uow:
             if new_hash is not None:
                 await uow.users.set_password_hash(user.user_id, new_hash, now)
-            issued = await self._open_session(uow, user, client_id, client, now, detail, end_streak)
+            issued = await self.open_session(uow, user, client_id, client, now, detail, end_streak)
             await uow.commit()
         metrics.LOGINS.labels("succeeded").inc()
         log.info("login succeeded", extra={"user_id": user.user_id, "sid": issued.session_id})
@@ -227,7 +227,7 @@ class Accounts:
             ticket.token, seconds_until(ticket.expires_at, now), user.user_id
         )
 
-    async def _open_session(
+    async def open_session(
         self,
         uow: UnitOfWork,
         user: UserRecord,

@@ -72,7 +72,7 @@ class SecondFactorLogin:
                 "user_agent": found.client.user_agent,
                 "second_factor": attempt.kind,
             }
-            return await self._accounts._open_session(
+            return await self._accounts.open_session(
                 uow,
                 user,
                 found.client_id,
