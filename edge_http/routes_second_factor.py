@@ -25,13 +25,12 @@ from edge_http.deps import EdgeDeps
 from edge_http.identity_answers import AccessToken
 from edge_http.routes_auth import MAX_PASSWORD, token_response
 from edge_http.wire import NO_STORE_HEADERS
-from identity.domain.second_factor import MAX_CODE_LENGTH
+from identity.wire import MAX_CODE_LENGTH, MAX_MFA_TICKET_LENGTH
 
-# Identity's own bound on a code (six digits, or a recovery code with dashes or spaces): the edge
-# refuses a longer one before the call, so that it neither reaches identity nor counts as a try.
+# Identity's own bounds (identity.wire): the edge refuses a longer code or ticket before the
+# call, so that it neither reaches identity nor counts as a try.
 MAX_CODE: Final = MAX_CODE_LENGTH
-# A ticket is `idmt_` and 43 characters of base64url; anything past this is not one.
-MAX_MFA_TICKET: Final = 128
+MAX_MFA_TICKET: Final = MAX_MFA_TICKET_LENGTH
 
 
 def _seconds(moment: datetime | None) -> int | None:

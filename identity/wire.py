@@ -6,13 +6,16 @@ import json
 from typing import Final
 
 from identity.domain.jose import MAX_TOKEN_LENGTH
+from identity.domain.second_factor import MAX_CODE_LENGTH
 
 __all__ = [
     "HEALTH_CHECKED_ROUND_ROBIN",
     "MAX_CLIENT_IP",
     "MAX_CLIENT_USER_AGENT",
     "MAX_CREDENTIAL_LENGTH",
+    "MAX_CODE_LENGTH",
     "MAX_LINK_TOKEN_LENGTH",
+    "MAX_MFA_TICKET_LENGTH",
     "MAX_TOKEN_LENGTH",
     "MD_AUTHORIZATION",
     "MD_CLIENT_IP",
@@ -57,3 +60,6 @@ HEALTH_CHECKED_ROUND_ROBIN: Final = json.dumps(
 # A mailed link's token (`idpr_`/`idev_` + 43 characters) is far shorter; the edge refuses a
 # longer one unread, identity refuses anything not shaped like one with the one bad-link error.
 MAX_LINK_TOKEN_LENGTH: Final = 128
+# An MFA ticket (`idmt_` + 43 characters) likewise; a second-factor code (six digits, or a
+# recovery code with its dashes) is bounded by identity's MAX_CODE_LENGTH, re-exported here.
+MAX_MFA_TICKET_LENGTH: Final = 128

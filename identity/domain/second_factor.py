@@ -21,10 +21,11 @@ from datetime import datetime, timedelta
 from identity.domain.authentication import Authentication, Level
 from identity.domain.errors import InvalidArgument, SecondFactorRefused
 from identity.domain.refresh import ClientInfo
-from identity.domain.totp import DIGITS
 
 RECOVERY_CODES = 10
 _RECOVERY_BYTES = 10  # 80 bits: 16 base32 characters
+# A TOTP code: six digits, as every authenticator app shows by default (identity.domain.totp).
+DIGITS = 6
 MAX_CODE_LENGTH = 64
 _TOTP_CODE = re.compile(rf"[0-9]{{{DIGITS}}}")
 _RECOVERY_CODE = re.compile(r"[a-z2-7]{16}")

@@ -19,7 +19,8 @@ from datetime import datetime
 import pyotp
 import segno
 
-DIGITS = 6
+from identity.domain.second_factor import DIGITS
+
 STEP_SECONDS = 30
 # Steps accepted either side of the current one.
 DRIFT_STEPS = 1
