@@ -19,7 +19,7 @@ from identity.app import IdentityApp
 from identity.config import DATA_DIR, LOG_LEVEL, WORKERS, Settings
 from identity.domain.errors import ConfigurationError, IdentityError
 from identity.persistence.database import migrate
-from identity.runtime import freeze_startup_objects, until_signal
+from identity.runtime import catch_stop_signals, freeze_startup_objects, until_signal
 from identity.workers import Workers, available_cores, parent_gone, serve_metrics
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ async def serve(settings: Settings, parent: int | None = None) -> None:
     """One process serving until SIGTERM/SIGINT, then drained and stopped. `--workers N` runs
     this in each worker (`parent` set: it also stops when the parent is gone) and forwards the
     signal to them: each drains itself."""
+    stopping = catch_stop_signals()
     app = IdentityApp(settings)
     await app.start(reuse_port=parent is not None)
     freeze_startup_objects()
@@ -50,7 +51,7 @@ async def serve(settings: Settings, parent: int | None = None) -> None:
         await app.stop(grace=STOP_GRACE)
         log.info("stopped %.1f s after the signal", time.monotonic() - started)
 
-    await until_signal(drain_and_stop, None if parent is None else parent_gone(parent))
+    await until_signal(drain_and_stop, None if parent is None else parent_gone(parent), stopping)
 
 
 def worker_count(requested: int | None, settings: Settings) -> int:

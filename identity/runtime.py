@@ -48,14 +48,25 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-async def until_signal(
-    stop: Callable[[], Awaitable[None]], wait: Awaitable[None] | None = None
-) -> None:
-    """Wait for SIGINT or SIGTERM (or for `wait` to finish), then run `stop`."""
+def catch_stop_signals() -> asyncio.Event:
+    """From now on SIGINT and SIGTERM set the returned event instead of killing the process.
+    Called before a server starts listening: a signal that comes while it finishes starting up
+    (the port is open as soon as it binds) must still stop it cleanly, not kill it."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
+    return stopping
+
+
+async def until_signal(
+    stop: Callable[[], Awaitable[None]],
+    wait: Awaitable[None] | None = None,
+    stopping: asyncio.Event | None = None,
+) -> None:
+    """Wait for SIGINT or SIGTERM (caught since `catch_stop_signals` made `stopping`, or from
+    now) or for `wait` to finish, then run `stop`."""
+    stopping = stopping or catch_stop_signals()
     signalled = asyncio.ensure_future(stopping.wait())
     waiters: list[asyncio.Future[Any]] = [signalled]
     if wait is not None:

@@ -129,6 +129,28 @@ def test_sigterm_drains_and_exits_cleanly(tmp_path):
         assert proc.wait(timeout=20) == 0
 
 
+def test_sigterm_the_moment_the_port_accepts_still_stops_cleanly(tmp_path):
+    """The signal handlers are in place before the port opens: a deploy that stops identity just
+    as it came up gets a clean exit, not a process killed mid start-up."""
+    port = _free_port()
+    env = _env(tmp_path, IDENTITY_MIGRATE="true", IDENTITY_GRPC_LISTEN=f"127.0.0.1:{port}")
+    proc = _spawn("serve", env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
 def test_identity_dev_serves_the_demo_keeps_its_secrets_private_and_stops_on_ctrl_c(tmp_path):
     """The README's first command, as a newcomer runs it: the demo page and readiness answer,
     the dev master key and credentials are files only their owner can read (SL-02), and
