@@ -89,19 +89,21 @@ class Running:
 StartIdentity = Callable[..., Awaitable[Running]]
 
 
-@pytest.fixture(scope="session")
-async def start_identity(pg: PgServer) -> AsyncIterator[StartIdentity]:
-    """Factory: start an identity on a new database of the given backend, with overrides."""
-    started: list[tuple[Running, str]] = []
-    tmp = Path(tempfile.mkdtemp(prefix="identity-sqlite-"))
+class IdentityStarter:
+    """Starts identities on new databases of a backend, with overrides, and stops them all."""
 
-    async def start(
-        backend: str = "sqlite", clock: Clock | None = None, **overrides: Any
+    def __init__(self, pg: PgServer, tmp: Path) -> None:
+        self._pg = pg
+        self._tmp = tmp
+        self._started: list[tuple[Running, str]] = []
+
+    async def __call__(
+        self, backend: str = "sqlite", clock: Clock | None = None, **overrides: Any
     ) -> Running:
         if backend == "postgres":
-            url = await pg.create_database()
+            url = await self._pg.create_database()
         else:
-            url = f"sqlite+aiosqlite:///{tmp / (os.urandom(6).hex() + '.db')}"
+            url = f"sqlite+aiosqlite:///{self._tmp / (os.urandom(6).hex() + '.db')}"
         app = IdentityApp(settings_for(url, **overrides), clock=clock)
         port = await app.start()
         credentials = {
@@ -111,21 +113,46 @@ async def start_identity(pg: PgServer) -> AsyncIterator[StartIdentity]:
         remember(*credentials.values())  # service credentials are secrets too
         channel = make_channel(f"127.0.0.1:{port}")
         running = Running(app, f"127.0.0.1:{port}", credentials, channel, backend)
-        started.append((running, url))
+        self._started.append((running, url))
         return running
 
-    yield start
-    for running, url in started:
-        await running.channel.close()
-        await running.app.stop(grace=0.5)
-        if running.backend == "postgres":
-            await pg.drop_database(url)
+    async def stop_all(self) -> None:
+        started, self._started = self._started, []
+        for running, url in started:
+            await running.channel.close()
+            await running.app.stop(grace=0.5)
+            if running.backend == "postgres":
+                await self._pg.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def identity_files() -> Path:
+    return Path(tempfile.mkdtemp(prefix="identity-sqlite-"))
+
+
+@pytest.fixture(scope="session")
+async def start_shared_identity(pg: PgServer, identity_files: Path) -> AsyncIterator[StartIdentity]:
+    """Factory for session-scoped fixtures: what it starts runs until the session ends."""
+    starter = IdentityStarter(pg, identity_files)
+    yield starter
+    await starter.stop_all()
+
+
+@pytest.fixture
+async def start_identity(pg: PgServer, identity_files: Path) -> AsyncIterator[StartIdentity]:
+    """Factory for one test: what it starts is stopped when the test ends, so the servers (and
+    their pooled PostgreSQL connections) of a whole session never pile up."""
+    starter = IdentityStarter(pg, identity_files)
+    yield starter
+    await starter.stop_all()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-async def identity_server(request: pytest.FixtureRequest, start_identity: StartIdentity) -> Running:
+async def identity_server(
+    request: pytest.FixtureRequest, start_shared_identity: StartIdentity
+) -> Running:
     """One shared identity per backend for tests that need no special settings."""
-    return await start_identity(request.param)
+    return await start_shared_identity(request.param)
 
 
 @pytest.fixture

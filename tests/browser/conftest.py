@@ -59,8 +59,8 @@ def clock() -> ShiftedClock:
 
 
 @pytest.fixture(scope="session")
-async def browser_identity(start_identity: StartIdentity, clock: ShiftedClock) -> Running:
-    return await start_identity("sqlite", clock=clock)
+async def browser_identity(start_shared_identity: StartIdentity, clock: ShiftedClock) -> Running:
+    return await start_shared_identity("sqlite", clock=clock)
 
 
 def shifted_verifier(identity: Running, clock: ShiftedClock) -> Verifier:

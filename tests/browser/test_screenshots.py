@@ -51,9 +51,9 @@ async def other_devices(url: str, email: str) -> None:
 
 
 @pytest.fixture(scope="module")
-async def fresh_identity(start_identity):
+async def fresh_identity(start_shared_identity):
     """On the real clock (the other browser tests move theirs), so "started 1 second ago"."""
-    return await start_identity("sqlite")
+    return await start_shared_identity("sqlite")
 
 
 @pytest.fixture(scope="module")

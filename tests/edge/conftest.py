@@ -20,8 +20,8 @@ logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
-async def edge_identity(start_identity: StartIdentity) -> Running:
-    return await start_identity("sqlite")
+async def edge_identity(start_shared_identity: StartIdentity) -> Running:
+    return await start_shared_identity("sqlite")
 
 
 @pytest.fixture

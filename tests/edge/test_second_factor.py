@@ -58,8 +58,8 @@ def clock() -> MovableClock:
 
 
 @pytest.fixture(scope="module")
-async def mfa_identity(start_identity: StartIdentity, clock: MovableClock) -> Running:
-    return await start_identity("sqlite", clock=clock)
+async def mfa_identity(start_shared_identity: StartIdentity, clock: MovableClock) -> Running:
+    return await start_shared_identity("sqlite", clock=clock)
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ BEAT = timedelta(seconds=0.2)
 
 
 @pytest.fixture(scope="module")
-async def app(start_identity):
-    return (await start_identity("sqlite")).app
+async def app(start_shared_identity):
+    return (await start_shared_identity("sqlite")).app
 
 
 class AroundUnitsOfWork:

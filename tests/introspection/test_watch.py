@@ -22,8 +22,8 @@ HEARTBEAT = timedelta(seconds=0.25)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-async def s(request, start_identity):
-    return await start_identity(request.param, revocation_heartbeat=HEARTBEAT)
+async def s(request, start_shared_identity):
+    return await start_shared_identity(request.param, revocation_heartbeat=HEARTBEAT)
 
 
 def new_jti() -> str:

@@ -25,7 +25,7 @@ def catcher() -> Iterator[MailCatcher]:
 
 @pytest.fixture(scope="session", params=BACKENDS)
 async def mailing(
-    request: pytest.FixtureRequest, start_identity: StartIdentity, catcher: MailCatcher
+    request: pytest.FixtureRequest, start_shared_identity: StartIdentity, catcher: MailCatcher
 ) -> Running:
     """One identity per backend that mails through `catcher` (verification `optional`)."""
-    return await start_identity(request.param, smtp_url=catcher.url)
+    return await start_shared_identity(request.param, smtp_url=catcher.url)

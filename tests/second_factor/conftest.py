@@ -27,8 +27,8 @@ def mfa_catcher() -> Iterator[MailCatcher]:
 
 @pytest.fixture(scope="session", params=BACKENDS)
 async def mfa(
-    request: pytest.FixtureRequest, start_identity: StartIdentity, mfa_catcher: MailCatcher
+    request: pytest.FixtureRequest, start_shared_identity: StartIdentity, mfa_catcher: MailCatcher
 ) -> Mfa:
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
-    s = await start_identity(request.param, clock=clock, smtp_url=mfa_catcher.url)
+    s = await start_shared_identity(request.param, clock=clock, smtp_url=mfa_catcher.url)
     return Mfa(s, clock, mfa_catcher)

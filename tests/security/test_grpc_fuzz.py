@@ -95,8 +95,8 @@ async def _call(s, service, method, streaming, payload):
 
 
 @pytest.fixture(scope="module")
-async def fuzz_target(start_identity):
-    return await start_identity("sqlite")
+async def fuzz_target(start_shared_identity):
+    return await start_shared_identity("sqlite")
 
 
 def _examples(strategy) -> list[bytes]:
