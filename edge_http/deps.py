@@ -24,6 +24,16 @@ class EdgeDeps:
         return client_context(conn, self.settings.trusted_proxies)
 
 
+class RouteGroup:
+    """A group of routes: what its handlers reach, named once."""
+
+    def __init__(self, deps: EdgeDeps) -> None:
+        self._deps = deps
+        self._identity = deps.identity
+        self._origins = deps.settings.allowed_origins
+        self._max_body = deps.settings.max_body_bytes
+
+
 def default_verifier(settings: EdgeSettings) -> Verifier:
     """Verifies access tokens offline against identity's GetJwks (public, no credential)."""
     source = GrpcJwksSource(

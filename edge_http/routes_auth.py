@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from edge_http.body import bearer_token, read_json_object, string_field
 from edge_http.cookies import clear_refresh_cookie, read_refresh_cookie, set_refresh_cookie
 from edge_http.csrf import check_cookie_request, check_origin
-from edge_http.deps import EdgeDeps
+from edge_http.deps import RouteGroup
 from edge_http.identity_answers import SecondFactorRequired, Tokens
 from edge_http.problems import (
     UNAUTHENTICATED,
@@ -49,13 +49,7 @@ def token_response(tokens: Tokens, status_code: int = 200) -> Response:
     return response
 
 
-class AuthRoutes:
-    def __init__(self, deps: EdgeDeps) -> None:
-        self._deps = deps
-        self._identity = deps.identity
-        self._origins = deps.settings.allowed_origins
-        self._max_body = deps.settings.max_body_bytes
-
+class AuthRoutes(RouteGroup):
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/auth/register", self.register, methods=["POST"]),

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from edge_http.body import bearer_token, read_json_object, string_field
 from edge_http.csrf import check_origin
-from edge_http.deps import EdgeDeps
+from edge_http.deps import RouteGroup
 from edge_http.routes_auth import MAX_EMAIL, MAX_PASSWORD
 from edge_http.wire import NO_STORE_HEADERS
 from identity.wire import MAX_LINK_TOKEN_LENGTH
@@ -25,13 +25,7 @@ def _answer(status_code: int) -> Response:
     return Response(status_code=status_code, headers=NO_STORE_HEADERS)
 
 
-class EmailRoutes:
-    def __init__(self, deps: EdgeDeps) -> None:
-        self._deps = deps
-        self._identity = deps.identity
-        self._origins = deps.settings.allowed_origins
-        self._max_body = deps.settings.max_body_bytes
-
+class EmailRoutes(RouteGroup):
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/auth/password-reset", self.request_reset, methods=["POST"]),

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from edge_http.body import bearer_token, read_json_object, string_field
 from edge_http.csrf import check_origin
-from edge_http.deps import EdgeDeps
+from edge_http.deps import RouteGroup
 from edge_http.identity_answers import AccessToken
 from edge_http.routes_auth import MAX_PASSWORD, token_response
 from edge_http.wire import NO_STORE_HEADERS
@@ -49,13 +49,7 @@ def access_token_json(token: AccessToken) -> dict[str, object]:
     }
 
 
-class SecondFactorRoutes:
-    def __init__(self, deps: EdgeDeps) -> None:
-        self._deps = deps
-        self._identity = deps.identity
-        self._origins = deps.settings.allowed_origins
-        self._max_body = deps.settings.max_body_bytes
-
+class SecondFactorRoutes(RouteGroup):
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/auth/login/second-factor", self.complete_login, methods=["POST"]),

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from edge_http.body import bearer_token
 from edge_http.csrf import check_origin
-from edge_http.deps import EdgeDeps
+from edge_http.deps import RouteGroup
 from edge_http.identity_answers import SessionInfo
 from edge_http.problems import NOT_FOUND, Problem
 from edge_http.wire import NO_STORE_HEADERS
@@ -43,10 +43,7 @@ def session_json(session: SessionInfo, now: datetime) -> dict[str, Any]:
     }
 
 
-class SessionRoutes:
-    def __init__(self, deps: EdgeDeps) -> None:
-        self._deps = deps
-
+class SessionRoutes(RouteGroup):
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/auth/sessions", self.list_sessions, methods=["GET"]),
