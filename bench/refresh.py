@@ -205,6 +205,7 @@ def _summarise(results: dict[str, list[RunResult]]) -> dict[str, Any]:
             "errors": sum(r.errors for r in runs),
             "error_kinds": error_kinds(runs),
             "server_cpu": summarised["server_cpu"],
+            "cpu_ms_per_call": summarised["cpu_ms_per_call"],
         }
     for a, b in [("grpc", "pg"), ("edge", "pg"), ("edge", "grpc")]:
         if a in results and b in results:

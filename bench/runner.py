@@ -30,6 +30,8 @@ MEASURES: dict[str, Callable[[RunResult], float]] = {
     "p50_ms": lambda r: r.p(50) * 1e3,
     "p99_ms": lambda r: r.p(99) * 1e3,
     "server_cpu": lambda r: r.server_cpu,
+    # CPU the measured server process(es) spent per call, milliseconds (cores ÷ calls per second).
+    "cpu_ms_per_call": lambda r: 1e3 * r.server_cpu / r.throughput if r.throughput else 0.0,
 }
 
 

@@ -125,7 +125,16 @@ INTROSPECT_SQL = BackgroundStatements(
 )  # fmt: skip
 REFRESH_VS_CEILING = Target(
     "grpc_vs_pg", "refresh", "gRPC Refresh ÷ PostgreSQL ceiling, {key} users",
-    _each("grpc_vs_pg"), each="users",
+    _each("grpc_vs_pg"), 0.6, each="users",
+)  # fmt: skip
+ROTATION_CPU = Target(
+    "identity_ms_per_rotation", "refresh", "identity CPU per gRPC rotation, ms, {key} users",
+    _each("cpu_ms_per_call", "grpc"), 1.0, higher_is_better=False, each="users",
+)  # fmt: skip
+EDGE_ROTATION_CPU = Target(
+    "stack_ms_per_edge_rotation", "refresh",
+    "identity + edge CPU per rotation through the edge, ms, {key} users",
+    _each("cpu_ms_per_call", "edge"), 1.5, higher_is_better=False, each="users",
 )  # fmt: skip
 LOGINS_VS_CEILING = Target(
     "logins_vs_ceiling", "login", "logins/s ÷ Argon2id ceiling",
@@ -200,6 +209,8 @@ TARGETS: tuple[Target, ...] = (
     INTROSPECT_P99,
     INTROSPECT_SQL,
     REFRESH_VS_CEILING,
+    ROTATION_CPU,
+    EDGE_ROTATION_CPU,
     LOGINS_VS_CEILING,
     STORM_P99,
     SCALING,
