@@ -71,6 +71,18 @@ STEP_UP_REQUIRED = ProblemKind(
 )
 BY_IDENTITY_CODE: Mapping[tuple[grpc.StatusCode, str], ProblemKind] = {
     (grpc.StatusCode.PERMISSION_DENIED, "step_up_required"): STEP_UP_REQUIRED,
+    # Ask for a new link, not for other input.
+    (grpc.StatusCode.INVALID_ARGUMENT, "invalid_link_token"): ProblemKind(
+        400, "invalid_link", "invalid or expired link"
+    ),
+    # Choose another password (the detail says why).
+    (grpc.StatusCode.INVALID_ARGUMENT, "weak_password"): ProblemKind(
+        400, "weak_password", "the password policy refused this password"
+    ),
+    # Open the verification link first (IDENTITY_EMAIL_VERIFICATION=required).
+    (grpc.StatusCode.PERMISSION_DENIED, "email_not_verified"): ProblemKind(
+        403, "email_not_verified", "email address not verified"
+    ),
 }
 
 # Answers that tell the client to send the same request again after `Retry-After` seconds.

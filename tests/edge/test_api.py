@@ -45,6 +45,7 @@ async def test_a_weak_password_is_400_with_identitys_reason(edge, unique_email):
     )
     assert response.status_code == 400
     assert response.json()["detail"]
+    assert response.json()["code"] == "weak_password"
 
 
 async def test_wrong_password_and_unknown_email_look_the_same(edge, unique_email):

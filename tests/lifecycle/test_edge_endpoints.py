@@ -48,6 +48,7 @@ async def test_reset_end_to_end_through_the_edge(edge, catcher, unique_email):
     )
     assert again.status_code == 400 and again.headers["content-type"] == PROBLEM
     assert again.json()["detail"] == "invalid or expired link"
+    assert again.json()["code"] == "invalid_link"
 
 
 async def test_the_reset_request_answers_alike_for_known_and_unknown_addresses(
@@ -83,6 +84,7 @@ async def test_verify_and_resend_through_the_edge(edge, catcher, unique_email):
     assert verified.status_code == 204
     bad = await edge.client.post("/auth/verify-email", json={"token": token})
     assert bad.status_code == 400 and bad.json()["detail"] == "invalid or expired link"
+    assert bad.json()["code"] == "invalid_link"
 
 
 async def test_email_change_through_the_edge(edge, catcher, unique_email):
@@ -181,6 +183,7 @@ async def test_required_mode_registration_is_202_for_new_and_taken_addresses(
         assert COOKIE not in new.headers.get("set-cookie", "")
         refused = await edge.client.post("/auth/login", json=body)
         assert refused.status_code == 403
+        assert refused.json()["code"] == "email_not_verified"
         _, token = (await catcher.wait(email, "verify your email")).link()
         assert (
             await edge.client.post("/auth/verify-email", json={"token": token})
