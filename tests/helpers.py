@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -71,3 +73,19 @@ async def until_hashes_in_flight(count: int, timeout: float = 60.0) -> None:
     while (seen := REGISTRY.get_sample_value("identity_password_hashes_in_flight") or 0) < count:
         assert time.monotonic() < deadline, f"hashes in flight stayed at {seen}, not {count}"
         await asyncio.sleep(0.005)
+
+
+class ShiftedClock:
+    """The system clock plus an offset tests can grow (shared by identity and the edge)."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta(0)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return datetime.now(UTC) + self._offset
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._offset += timedelta(seconds=seconds)

@@ -8,9 +8,7 @@ no ten-minute wait.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, async_playwright
@@ -18,6 +16,7 @@ from playwright.async_api import Browser, BrowserContext, async_playwright
 from identity.verify import GrpcJwksSource, Verifier
 from tests.conftest import Running, StartIdentity
 from tests.edge.support import Edge, running_edge
+from tests.helpers import ShiftedClock
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -27,22 +26,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-class ShiftedClock:
-    """The system clock plus an offset tests can grow (shared by identity and the edge)."""
-
-    def __init__(self) -> None:
-        self._offset = timedelta(0)
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return datetime.now(UTC) + self._offset
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._offset += timedelta(seconds=seconds)
 
 
 # The test client's own logs (not the edge's) print what tests send on purpose: httpcore's

@@ -10,10 +10,8 @@ no waiting.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import jwt
 import pyotp
@@ -32,38 +30,23 @@ from tests.edge.support import (
     set_cookies,
     tokens_of,
 )
+from tests.helpers import ShiftedClock
 
 STEP_UP_MAX_AGE = 300
 
 
-class MovableClock:
-    """The system clock plus an offset the tests grow (identity and the edge's verifier)."""
-
-    def __init__(self) -> None:
-        self._offset = timedelta(0)
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return datetime.now(UTC) + self._offset
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._offset += timedelta(seconds=seconds)
+@pytest.fixture(scope="module")
+def clock() -> ShiftedClock:
+    return ShiftedClock()
 
 
 @pytest.fixture(scope="module")
-def clock() -> MovableClock:
-    return MovableClock()
-
-
-@pytest.fixture(scope="module")
-async def mfa_identity(start_shared_identity: StartIdentity, clock: MovableClock) -> Running:
+async def mfa_identity(start_shared_identity: StartIdentity, clock: ShiftedClock) -> Running:
     return await start_shared_identity("sqlite", clock=clock)
 
 
 @pytest.fixture
-async def edge(mfa_identity: Running, clock: MovableClock) -> AsyncIterator[Edge]:
+async def edge(mfa_identity: Running, clock: ShiftedClock) -> AsyncIterator[Edge]:
     verifier = Verifier(
         issuer=mfa_identity.app.settings.issuer,
         audience=mfa_identity.app.settings.audience,
@@ -87,7 +70,7 @@ def claims(token: str) -> dict[str, object]:
     return dict(jwt.decode(token, options={"verify_signature": False}))
 
 
-async def enrol(edge: Edge, clock: MovableClock, email: str) -> Enrolled:
+async def enrol(edge: Edge, clock: ShiftedClock, email: str) -> Enrolled:
     """A user with TOTP on, through the edge: password, secret, first code, recovery codes."""
     token, cookie = await register_and_login(edge, email)
     begun = await edge.client.post(
@@ -124,7 +107,7 @@ async def ticket_for(edge: Edge, email: str) -> str:
 
 
 @pytest.fixture
-async def enrolled(edge: Edge, clock: MovableClock, unique_email: Callable[[], str]) -> Enrolled:
+async def enrolled(edge: Edge, clock: ShiftedClock, unique_email: Callable[[], str]) -> Enrolled:
     return await enrol(edge, clock, unique_email())
 
 
@@ -147,7 +130,7 @@ async def test_login_answers_a_ticket_and_no_cookie_when_a_second_factor_is_on(
 
 
 async def test_the_second_step_sets_the_cookie_and_hint_like_login(
-    edge: Edge, clock: MovableClock, enrolled: Enrolled
+    edge: Edge, clock: ShiftedClock, enrolled: Enrolled
 ) -> None:
     ticket = await ticket_for(edge, enrolled.email)
     done = await edge.client.post(
@@ -194,7 +177,7 @@ async def test_a_wrong_code_is_one_401_and_sets_no_cookie(edge: Edge, enrolled: 
 
 
 async def test_the_second_step_checks_origin_before_it_spends_the_ticket(
-    edge: Edge, clock: MovableClock, enrolled: Enrolled
+    edge: Edge, clock: ShiftedClock, enrolled: Enrolled
 ) -> None:
     ticket = await ticket_for(edge, enrolled.email)
     body = {"mfa_ticket": ticket, "code": enrolled.totp.at(clock.now())}
@@ -271,7 +254,7 @@ async def test_the_changing_bearer_endpoints_check_origin(
 
 
 async def test_changing_the_factor_needs_a_recent_step_up(
-    edge: Edge, clock: MovableClock, enrolled: Enrolled, unique_email: Callable[[], str]
+    edge: Edge, clock: ShiftedClock, enrolled: Enrolled, unique_email: Callable[[], str]
 ) -> None:
     token = enrolled.access_token
     state = await edge.client.get("/auth/second-factor", headers=bearer(token))
@@ -321,7 +304,7 @@ async def test_changing_the_factor_needs_a_recent_step_up(
 
 
 async def test_the_sensitive_resource_answers_the_rfc_9470_challenge(
-    edge: Edge, clock: MovableClock, enrolled: Enrolled, signed_in: tuple[str, str]
+    edge: Edge, clock: ShiftedClock, enrolled: Enrolled, signed_in: tuple[str, str]
 ) -> None:
     weak, _ = signed_in  # a user without a second factor: aal1
     refused = await edge.client.get("/api/me/sensitive", headers=bearer(weak))
