@@ -25,11 +25,18 @@ class SqlSecondFactors:
         self._conn = conn
 
     async def get(self, user_id: str) -> FactorRecord | None:
-        row = (
-            await self._conn.execute(
-                select(second_factors).where(second_factors.c.user_id == user_id)
-            )
-        ).first()
+        return await self._read(select(second_factors).where(second_factors.c.user_id == user_id))
+
+    async def lock(self, user_id: str) -> FactorRecord | None:
+        """PostgreSQL: SELECT … FOR UPDATE, held until the transaction ends, so the code checks
+        of one user run one after another (each sees the failures the one before counted).
+        SQLite renders no FOR UPDATE: its BEGIN IMMEDIATE already serialises writers."""
+        return await self._read(
+            select(second_factors).where(second_factors.c.user_id == user_id).with_for_update()
+        )
+
+    async def _read(self, query: Any) -> FactorRecord | None:
+        row = (await self._conn.execute(query)).first()
         if row is None:
             return None
         return FactorRecord(

@@ -55,11 +55,14 @@ class Revoker:
         now: datetime,
         keep_session: str | None = None,
     ) -> list[RevocationEvent]:
-        """End every session of the user (but `keep_session`) and refuse older access tokens."""
+        """End every session of the user (but `keep_session`) and refuse older access tokens.
+        A sign-in waiting for its second factor (an MFA ticket) is a session about to be, so it
+        ends too: a password change, a reset or "sign out everywhere" leaves none of them."""
         events = []
         ended = await uow.sessions.revoke_user(user_id, reason, now, keep=keep_session)
         # Row updates before the first append (see RevocationLog.append: the log lock comes last).
         await uow.users.set_not_before(user_id, now)
+        await uow.mfa_tickets.delete_for_user(user_id)
         for sid in ended:
             events.append(
                 await self._append(

@@ -24,7 +24,7 @@ from identity.domain.passwords import normalize_email
 from identity.domain.second_factor import RecoveryCode, TotpCode
 from identity.domain.throttle import ACCOUNT_POLICY, account_key
 from identity.domain.totp import match_step
-from identity.ports import FactorRecord, ThrottleState, UnitOfWork, UnitOfWorkFactory, UserRecord
+from identity.ports import ThrottleState, UnitOfWork, UnitOfWorkFactory, UserRecord
 from identity.services.throttling import count_failure
 
 log = logging.getLogger(__name__)
@@ -76,38 +76,56 @@ class SecondFactorCodes:
     async def spend(
         self,
         attempt: Attempt,
-        factor: FactorRecord,
         act: Callable[[UnitOfWork, datetime], Awaitable[T]],
         *,
         confirming: bool = False,
     ) -> T:
-        """Check the code against `factor`, spend it and run `act` in the same transaction,
-        committed together; or count the failure and raise SecondFactorRefused. `confirming`:
-        the factor is the pending one, and its first code activates it."""
+        """Check the code, spend it and run `act`, all in one transaction committed together;
+        or count the failure and raise SecondFactorRefused. `confirming`: the factor is the
+        pending one, and its first code activates it.
+
+        The user's factor row is locked first (`lock`), and the throttle and the ticket are read
+        under that lock: parallel attempts are checked one after another, each seeing the
+        failures counted before it, so a burst cannot try more codes than one attempt at a time
+        could (the ticket's five, the account throttle's free failures)."""
         now = self._clock.now()
         user_id = attempt.user.user_id
-        step: int | None = None
-        if isinstance(attempt.code, TotpCode):
-            secret = self._master.decrypt(factor.secret_enc, secret_aad(user_id))
-            step = match_step(secret, attempt.code.digits, now)
-            if step is None:
-                await self._failed(attempt, now, "wrong")
         async with self._uow() as uow:
+            factor = await uow.second_factors.lock(user_id)
+            if factor is None or (factor.confirmed_at is None) != confirming:
+                await self._refused(attempt, "no_factor")
+            self.refuse_if_throttled(attempt, await uow.throttle.state([attempt.throttle_key]))
+            if attempt.ticket_digest is not None and (
+                await uow.mfa_tickets.find(attempt.ticket_digest, now) is None
+            ):
+                await self._refused(attempt, "dead_ticket")
+            step: int | None = None
             if isinstance(attempt.code, RecoveryCode):
                 spent = not confirming and await uow.recovery_codes.use(
                     user_id, attempt.code.digest, now
                 )
-            elif confirming:
-                spent = await uow.second_factors.confirm(user_id, step or 0, now)
             else:
-                spent = await uow.second_factors.use_step(user_id, step or 0)
+                # Matched against the secret read under the lock: for a confirmation, the
+                # pending secret as it is now, not one a second enrolment has replaced.
+                secret = self._master.decrypt(factor.secret_enc, secret_aad(user_id))
+                step = match_step(secret, attempt.code.digits, now)
+                if step is None:
+                    spent = False
+                elif confirming:
+                    spent = await uow.second_factors.confirm(user_id, step, now)
+                else:
+                    spent = await uow.second_factors.use_step(user_id, step)
             if spent:
                 result = await act(uow, now)
                 await uow.commit()
+            else:
+                # A wrong code, a TOTP code of a step already used (a replay), or a recovery
+                # code the user does not have (any more): counted in this same transaction.
+                cause = "replayed" if step is not None else "wrong"
+                ticket_failures = await self._count_failure(uow, attempt, now, cause)
+                await uow.commit()
         if not spent:
-            # A TOTP code of a step already used (a replay, or the loser of a race), or a
-            # recovery code the user does not have (any more).
-            await self._failed(attempt, now, "wrong" if step is None else "replayed")
+            await self._refused(attempt, cause, ticket_failures)
         metrics.SECOND_FACTOR.labels(attempt.action, "ok", attempt.kind).inc()
         log.info(
             "second factor accepted",
@@ -115,22 +133,27 @@ class SecondFactorCodes:
         )
         return result
 
-    async def _failed(self, attempt: Attempt, now: datetime, cause: str) -> NoReturn:
-        async with self._uow() as uow:
-            await count_failure(uow, attempt.throttle_key, ACCOUNT_POLICY, now)
-            ticket_failures = None
-            if attempt.ticket_digest is not None:
-                ticket_failures = await uow.mfa_tickets.failed(attempt.ticket_digest)
-            await uow.audit.record(
-                "second_factor_failed",
-                "user",
-                now,
-                user_id=attempt.user.user_id,
-                session_id=attempt.session_id,
-                outcome="failed",
-                detail={"action": attempt.action, "code": attempt.kind, "cause": cause},
-            )
-            await uow.commit()
+    async def _count_failure(
+        self, uow: UnitOfWork, attempt: Attempt, now: datetime, cause: str
+    ) -> int | None:
+        await count_failure(uow, attempt.throttle_key, ACCOUNT_POLICY, now)
+        ticket_failures = None
+        if attempt.ticket_digest is not None:
+            ticket_failures = await uow.mfa_tickets.failed(attempt.ticket_digest)
+        await uow.audit.record(
+            "second_factor_failed",
+            "user",
+            now,
+            user_id=attempt.user.user_id,
+            session_id=attempt.session_id,
+            outcome="failed",
+            detail={"action": attempt.action, "code": attempt.kind, "cause": cause},
+        )
+        return ticket_failures
+
+    async def _refused(
+        self, attempt: Attempt, cause: str, ticket_failures: int | None = None
+    ) -> NoReturn:
         metrics.SECOND_FACTOR.labels(attempt.action, cause, attempt.kind).inc()
         log.warning(
             "second factor refused",

@@ -158,7 +158,7 @@ class SecondFactorEnrolment:
             await self._mailer.post(uow, MailKind.SECOND_FACTOR_ENABLED_NOTICE, user.email, at)
             return authentication
 
-        authentication = await self._codes.spend(attempt, factor, activate, confirming=True)
+        authentication = await self._codes.spend(attempt, activate, confirming=True)
         self._mailer.posted()
         log.info("totp enabled", extra={"user_id": user.user_id, "sid": claims.sid})
         return Confirmed(recovery, self._issue(claims, user, authentication))
@@ -179,7 +179,7 @@ class SecondFactorEnrolment:
         claims = self._tokens.check(access_token)
         recovery = new_recovery_codes()
         async with self._uow() as uow:
-            user, now = await self._recently_stepped_up(uow, claims)
+            user, now, _ = await self._recently_stepped_up(uow, claims)
             await uow.recovery_codes.replace(
                 user.user_id, [recovery_digest(c) for c in recovery], now
             )
@@ -193,10 +193,14 @@ class SecondFactorEnrolment:
         """Remove TOTP, the recovery codes and any live ticket; the sessions ended."""
         claims = self._tokens.check(access_token)
         async with self._uow() as uow:
-            user, now = await self._recently_stepped_up(uow, claims)
+            user, now, authentication = await self._recently_stepped_up(uow, claims)
             await uow.second_factors.delete(user.user_id)
             await uow.recovery_codes.delete(user.user_id)
-            await uow.mfa_tickets.delete_for_user(user.user_id)
+            # The caller's session stays, but no longer at AAL2: without a factor, its later
+            # tokens must not say "otp" (a service demanding aal2 would accept them for days).
+            await uow.sessions.set_authentication(
+                claims.sid, Authentication.password(authentication.at), now
+            )
             ended = await self._changed(
                 uow, user, claims, "totp_disabled", MailKind.SECOND_FACTOR_DISABLED_NOTICE, now
             )
@@ -205,7 +209,7 @@ class SecondFactorEnrolment:
 
     async def _recently_stepped_up(
         self, uow: UnitOfWork, claims: AccessClaims
-    ) -> tuple[UserRecord, datetime]:
+    ) -> tuple[UserRecord, datetime, Authentication]:
         now = self._clock.now()
         user = await uow.users.by_id(claims.sub)
         authentication = await uow.sessions.authentication_of(claims.sid, now)
@@ -218,7 +222,7 @@ class SecondFactorEnrolment:
                 "second factor change refused: no recent step-up", extra={"user_id": user.user_id}
             )
             raise RecentStepUpRequired()
-        return user, now
+        return user, now, authentication
 
     async def _changed(
         self,

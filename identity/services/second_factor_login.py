@@ -83,7 +83,7 @@ class SecondFactorLogin:
                 Authentication.second_factor(at),
             )
 
-        issued = await self._codes.spend(attempt, factor, open_session)
+        issued = await self._codes.spend(attempt, open_session)
         log.info("login completed", extra={"user_id": user.user_id, "sid": issued.session_id})
         return issued
 
@@ -118,7 +118,7 @@ class SecondFactorLogin:
             )
             return authentication
 
-        authentication = await self._codes.spend(attempt, factor, record)
+        authentication = await self._codes.spend(attempt, record)
         return self._tokens.issue(
             user.user_id,
             claims.sid,

@@ -67,8 +67,9 @@ async def test_disabling_needs_a_recent_step_up_and_ends_the_other_sessions(mfa,
     answer = await disable(m, fresh.access_token)
     assert answer.revoked_sessions == 2  # the enrolling session and `other`
     assert await status_of(refresh(m.s, other.refresh_token)) == grpc.StatusCode.UNAUTHENTICATED
-    # The caller's session lives on.
-    assert (await refresh(m.s, mine.refresh_token)).access_token
+    # The caller's session lives on, no longer at AAL2: without a factor it says "pwd" only.
+    after = claims_of((await refresh(m.s, mine.refresh_token)).access_token)
+    assert (after["acr"], after["amr"]) == ("aal1", ["pwd"])
     await m.catcher.wait(user.email, "two-step sign-in was turned off")
     # The password alone signs in again; the recovery codes are gone.
     assert (await login(m.s, user.email)).access_token
