@@ -196,7 +196,7 @@ function createSecondFactorCalls(post, tokens) {
     },
     async beginTotpEnrollment(password) {
       const token = await tokens.getAccessToken();
-      const response = await post(PATHS.totp, { body: { password }, bearer: token });
+      const response = await post(PATHS.totp, { body: { password }, bearer: token, retry: false });
       if (!response.ok) throw await toError(response);
       const body = await response.json();
       return Object.freeze({ secret: body.secret, otpauthUri: body.otpauth_uri, qrSvg: body.qr_svg });
@@ -513,7 +513,7 @@ function createAuthClient(options = {}) {
   }
   async function completeLogin(ticket, code) {
     await tabs.withCookieLock(async () => {
-      const response = await post(PATHS.loginSecondFactor, { body: { mfa_ticket: ticket, code } });
+      const response = await post(PATHS.loginSecondFactor, { body: { mfa_ticket: ticket, code }, retry: false });
       if (!response.ok) throw await toError(response);
       await signedIn(response);
     });
@@ -522,7 +522,7 @@ function createAuthClient(options = {}) {
     return tabs.withCookieLock(async () => {
       if (accessToken === null || performance.now() >= expiresAt) await refreshLocked();
       if (accessToken === null) throw new AuthError(401, null, null);
-      const response = await post(path, { body: { code }, bearer: accessToken });
+      const response = await post(path, { body: { code }, bearer: accessToken, retry: false });
       if (!response.ok) throw await toError(response);
       const body = await response.json();
       await tokenChanged(body);

@@ -218,7 +218,9 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
 
   async function completeLogin(ticket: string, code: string): Promise<void> {
     await tabs.withCookieLock(async () => {
-      const response = await post(PATHS.loginSecondFactor, { body: { mfa_ticket: ticket, code } });
+      // Never re-sent, not even after a 503: identity may have opened the session and spent the
+      // ticket and the code already, and a second try would be refused (and counted).
+      const response = await post(PATHS.loginSecondFactor, { body: { mfa_ticket: ticket, code }, retry: false });
       if (!response.ok) throw await toError(response);
       await signedIn(response);
     });
@@ -226,13 +228,14 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
 
   // A call with a code that answers a new access token for this session, under the cookie lock
   // so that its token and a refresh of another tab are published in the order they happened.
-  // Never replayed after a 401: that may be the code's, and a replay would count it twice (the
+  // Never replayed, after a 401 or a 503: the first may have been the code's, the second may
+  // come after identity spent the code; either way a second try would count it twice (the
   // token is made fresh first instead; the lock is held, so refreshLocked, not refresh).
   async function withCode(path: string, code: string): Promise<CodeAnswer> {
     return tabs.withCookieLock(async () => {
       if (accessToken === null || performance.now() >= expiresAt) await refreshLocked();
       if (accessToken === null) throw new AuthError(401, null, null);
-      const response = await post(path, { body: { code }, bearer: accessToken });
+      const response = await post(path, { body: { code }, bearer: accessToken, retry: false });
       if (!response.ok) throw await toError(response);
       const body = (await response.json()) as CodeAnswer;
       await tokenChanged(body);

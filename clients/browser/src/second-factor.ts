@@ -41,7 +41,7 @@ export function createSecondFactorCalls(post: EdgePost, tokens: TokenSource): Se
     async beginTotpEnrollment(password: string): Promise<TotpEnrollment> {
       // No replay after a 401: it may be the password's (and a replay would count it twice).
       const token = await tokens.getAccessToken();
-      const response = await post(PATHS.totp, { body: { password }, bearer: token });
+      const response = await post(PATHS.totp, { body: { password }, bearer: token, retry: false });
       if (!response.ok) throw await toError(response);
       const body = (await response.json()) as EnrollmentAnswer;
       return Object.freeze({ secret: body.secret, otpauthUri: body.otpauth_uri, qrSvg: body.qr_svg });

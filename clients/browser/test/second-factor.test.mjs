@@ -172,3 +172,26 @@ test("parseStepUpChallenge reads RFC 9470 challenges and nothing else", () => {
   assert.equal(parseStepUpChallenge('Basic realm="x", error="insufficient_user_authentication"'), null);
   assert.equal(parseStepUpChallenge(null), null);
 });
+
+test("calls that carry a code are never re-sent after a 503, even with Retry-After", async () => {
+  // identity may have spent the code (and the ticket) before the edge gave up: a second try
+  // would be refused and counted, and recovery codes shown once would be lost.
+  const unavailable = { status: 503, body: { status: 503, code: "unavailable" }, headers: { "Retry-After": "0" } };
+  edge.state.secondFactor = true;
+  const { ticket } = await client.login("ada@example.com", "a long enough password");
+  edge.state.answers["/auth/login/second-factor"] = unavailable;
+  assert.equal((await client.completeLogin(ticket, "123456").catch((e) => e)).status, 503);
+  assert.equal(edge.calls("/auth/login/second-factor").length, 1);
+  edge.state.secondFactor = false;
+  edge.state.answers = {};
+  await client.login("ada@example.com", "a long enough password");
+  for (const path of ["/auth/step-up", "/auth/second-factor/totp/confirm", "/auth/second-factor/totp"]) {
+    edge.state.answers[path] = unavailable;
+  }
+  assert.equal((await client.stepUp("123456").catch((e) => e)).status, 503);
+  assert.equal((await client.confirmTotpEnrollment("123456").catch((e) => e)).status, 503);
+  assert.equal((await client.beginTotpEnrollment("a long enough password").catch((e) => e)).status, 503);
+  for (const path of ["/auth/step-up", "/auth/second-factor/totp/confirm", "/auth/second-factor/totp"]) {
+    assert.equal(edge.calls(path).length, 1, path);
+  }
+});
