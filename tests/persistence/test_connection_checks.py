@@ -105,10 +105,15 @@ async def test_idle_connections_cut_silently_are_pinged_and_replaced(pg, unique_
         email = unique_email()
         await register_and_login(s, email)
         await asyncio.gather(*(login(s, email) for _ in range(3)))
-        await asyncio.sleep(PING_IF_IDLE_FOR_S * 1.5)
         assert proxy.freeze_open_connections() >= 2
-        # Every pooled connection is now silent; without the ping the login's statements would
-        # wait on one of them until the statement timeout and answer UNAVAILABLE.
+        # Frozen first, then idle past the ping threshold: whatever used a connection last (a
+        # login, or identity's own background loops: the outbox, the revocation poll), every
+        # connection in the pool has now been idle long enough to be pinged. Frozen the other
+        # way round, a background loop's use in the last second before the freeze left a
+        # connection that was silent but too fresh to ping (the test failed that way once).
+        await asyncio.sleep(PING_IF_IDLE_FOR_S * 1.5)
+        # Every pooled connection is silent; without the ping the login's statements would wait
+        # on one of them until the statement timeout and answer UNAVAILABLE.
         tokens = await login(s, email)
         assert tokens.access_token
         assert (await refresh(s, tokens.refresh_token)).access_token
