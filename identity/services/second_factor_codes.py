@@ -62,7 +62,7 @@ class SecondFactorCodes:
         self._master = master
         self._clock = clock
 
-    def refuse_if_throttled(self, attempt: Attempt, throttle: ThrottleState) -> None:
+    def _refuse_if_throttled(self, attempt: Attempt, throttle: ThrottleState) -> None:
         now = self._clock.now()
         blocked = throttle.blocked_until
         if blocked is not None and blocked > now:
@@ -94,7 +94,7 @@ class SecondFactorCodes:
             factor = await uow.second_factors.lock(user_id)
             if factor is None or (factor.confirmed_at is None) != confirming:
                 await self._refused(attempt, "no_factor")
-            self.refuse_if_throttled(attempt, await uow.throttle.state([attempt.throttle_key]))
+            self._refuse_if_throttled(attempt, await uow.throttle.state([attempt.throttle_key]))
             if attempt.ticket_digest is not None and (
                 await uow.mfa_tickets.find(attempt.ticket_digest, now) is None
             ):

@@ -134,15 +134,12 @@ class SecondFactorEnrolment:
         async with self._uow(autocommit=True) as uow:
             user = await uow.users.by_id(claims.sub)
             factor = await uow.second_factors.get(claims.sub)
-            throttle = await uow.throttle.state(
-                [Attempt("", user, parsed).throttle_key] if user else []
-            )
         if user is None:
             raise InvalidAccessToken()
         if factor is None or factor.confirmed_at is not None:
             raise NotFound("second factor: no enrolment pending")
+        # A throttled account is refused by `spend`, under its lock, before the code is looked at.
         attempt = Attempt("confirm", user, parsed, session_id=claims.sid)
-        self._codes.refuse_if_throttled(attempt, throttle)
         recovery = new_recovery_codes()
 
         async def activate(uow: UnitOfWork, at: datetime) -> Authentication:

@@ -9,9 +9,7 @@ from datetime import datetime
 from identity.domain.authentication import Authentication
 from identity.domain.clock import Clock
 from identity.domain.errors import InvalidAccessToken, SecondFactorRefused
-from identity.domain.passwords import normalize_email
 from identity.domain.second_factor import parse_code, ticket_digest
-from identity.domain.throttle import account_key
 from identity.ports import UnitOfWork, UnitOfWorkFactory
 from identity.services.accounts import Accounts
 from identity.services.second_factor_codes import Attempt, SecondFactorCodes
@@ -45,22 +43,13 @@ class SecondFactorLogin:
         async with self._uow(autocommit=True) as uow:
             found = await uow.mfa_tickets.find(digest, now)
             user = await uow.users.by_id(found.user_id) if found else None
-            factor = await uow.second_factors.get(found.user_id) if found else None
-            keys = [account_key(normalize_email(user.email))] if user else []
-            throttle = await uow.throttle.state(keys)
-        if (
-            found is None
-            or user is None
-            or user.locked_at is not None
-            or factor is None
-            or factor.confirmed_at is None
-        ):
+        if found is None or user is None or user.locked_at is not None:
             log.warning("second factor refused: no live ticket")
             raise SecondFactorRefused()
+        # The factor, the throttle and the ticket's tries are checked by `spend`, under its lock.
         attempt = Attempt("login", user, parsed, ticket_digest=digest)
-        self._codes.refuse_if_throttled(attempt, throttle)
         # A right code ends the account's failure streak, as a password login does.
-        end_streak = keys[0] if keys[0] in throttle.failing else None
+        end_streak = attempt.throttle_key
 
         async def open_session(uow: UnitOfWork, at: datetime) -> IssuedTokens:
             # The ticket is spent with the code, in one transaction: of two calls with one
@@ -94,15 +83,10 @@ class SecondFactorLogin:
         parsed = parse_code(code)
         async with self._uow(autocommit=True) as uow:
             user = await uow.users.by_id(claims.sub)
-            factor = await uow.second_factors.get(claims.sub)
-            keys = [account_key(normalize_email(user.email))] if user else []
-            throttle = await uow.throttle.state(keys)
         if user is None:
             raise InvalidAccessToken()
-        if factor is None or factor.confirmed_at is None:
-            raise SecondFactorRefused()
+        # No confirmed factor, a throttled account: refused by `spend`, under its lock.
         attempt = Attempt("step_up", user, parsed, session_id=claims.sid)
-        self._codes.refuse_if_throttled(attempt, throttle)
 
         async def record(uow: UnitOfWork, at: datetime) -> Authentication:
             authentication = Authentication.second_factor(at)
