@@ -8,16 +8,14 @@ browsers never send to a server nor put in a `Referer`.
 
 from __future__ import annotations
 
-import base64
 import enum
-import hashlib
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from identity.domain.errors import InvalidLinkToken
+from identity.domain.opaque import new_opaque_token, opaque_digest
 
 RESET_PREFIX = "idpr_"
 VERIFY_PREFIX = "idev_"
@@ -76,8 +74,7 @@ class LinkRecord:
 
 
 def new_link(purpose: LinkPurpose, now: datetime, lifetimes: LinkLifetimes) -> NewLink:
-    raw = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode("ascii")
-    token = purpose.prefix + raw
+    token = new_opaque_token(purpose.prefix)
     return NewLink(token, link_digest(token, purpose), purpose, now + lifetimes.of(purpose))
 
 
@@ -90,7 +87,7 @@ def link_digest(token: object, purpose: LinkPurpose) -> bytes:
         or not token.startswith(purpose.prefix)
     ):
         raise InvalidLinkToken()
-    return hashlib.sha256(token.encode("ascii")).digest()
+    return opaque_digest(token)
 
 
 def link_url(public_url: str, link: NewLink) -> str:

@@ -20,6 +20,7 @@ from typing import ClassVar
 
 from identity.domain.authentication import Authentication
 from identity.domain.errors import InvalidRefreshToken
+from identity.domain.opaque import opaque_digest
 
 REFRESH_TOKEN_PREFIX = "idrt_"
 _TOKEN_RE = re.compile(r"idrt_[A-Za-z0-9_-]{43}")
@@ -34,7 +35,7 @@ def refresh_token_digest(token: str) -> bytes:
     """The stored form of a token. Refuses anything not shaped like one of ours, cheaply."""
     if not isinstance(token, str) or _TOKEN_RE.fullmatch(token) is None:
         raise InvalidRefreshToken("malformed refresh token")
-    return hashlib.sha256(token.encode("ascii")).digest()
+    return opaque_digest(token)
 
 
 def looks_like_refresh_token(token: str) -> bool:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from identity.domain.authentication import Authentication, Level
 from identity.domain.errors import InvalidArgument, SecondFactorRefused
+from identity.domain.opaque import new_opaque_token, opaque_digest
 from identity.domain.refresh import ClientInfo
 
 RECOVERY_CODES = 10
@@ -113,7 +114,7 @@ class TicketRecord:
 
 
 def new_ticket(now: datetime, ttl: timedelta) -> NewTicket:
-    token = TICKET_PREFIX + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode("ascii")
+    token = new_opaque_token(TICKET_PREFIX)
     return NewTicket(token, ticket_digest(token), now + ttl)
 
 
@@ -122,7 +123,7 @@ def ticket_digest(token: object) -> bytes:
     the one error every bad ticket or code gets."""
     if not isinstance(token, str) or _TICKET.fullmatch(token) is None:
         raise SecondFactorRefused()
-    return hashlib.sha256(token.encode("ascii")).digest()
+    return opaque_digest(token)
 
 
 def recent_step_up(

@@ -8,10 +8,8 @@ caller never costs a database round trip on the hot path.
 from __future__ import annotations
 
 import asyncio
-import base64
 import enum
 import hashlib
-import os
 import re
 import time
 import uuid
@@ -19,6 +17,7 @@ from dataclasses import dataclass
 
 from identity.domain.clock import Clock
 from identity.domain.errors import AlreadyExists, InvalidArgument
+from identity.domain.opaque import new_opaque_token
 from identity.ports import UnitOfWorkFactory
 
 CREDENTIAL_PREFIX = "idsk_"
@@ -53,9 +52,7 @@ async def create_credential(
         raise InvalidArgument(f"role: one of {', '.join(r.value for r in Role)}") from None
     if _NAME_RE.fullmatch(name) is None:
         raise InvalidArgument("name: 1-64 letters, digits, '.', '_' or '-'")
-    secret = CREDENTIAL_PREFIX + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode(
-        "ascii"
-    )
+    secret = new_opaque_token(CREDENTIAL_PREFIX)
     async with uow_factory() as uow:
         if any(c.name == name for c in await uow.credentials.active()):
             raise AlreadyExists(f"credential {name!r} already exists")
