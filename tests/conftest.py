@@ -6,10 +6,10 @@ import base64
 import os
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -20,6 +20,9 @@ from identity.domain.clock import Clock
 from identity.domain.master_key import MasterKey
 from identity.v1 import admin_pb2_grpc, identity_pb2_grpc
 from tests.pg import PgServer
+
+if TYPE_CHECKING:  # tests.mail imports this module (remember)
+    from tests.mail import MailCatcher
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -145,6 +148,17 @@ async def start_identity(pg: PgServer, identity_files: Path) -> AsyncIterator[St
     starter = IdentityStarter(pg, identity_files)
     yield starter
     await starter.stop_all()
+
+
+@pytest.fixture(scope="session")
+def catcher() -> Iterator[MailCatcher]:
+    """A real SMTP server (aiosmtpd on a free port) keeping what identity mails; tests tell
+    their mails apart by their own unique addresses."""
+    from tests.mail import MailCatcher
+
+    caught = MailCatcher().start()
+    yield caught
+    caught.stop()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,13 +13,6 @@ from tests.mail import MailCatcher
 # run-wide log-leak check, which is about identity's and the edge's lines.
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-@pytest.fixture(scope="session")
-def catcher() -> Iterator[MailCatcher]:
-    caught = MailCatcher().start()
-    yield caught
-    caught.stop()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

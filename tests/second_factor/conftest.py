@@ -4,7 +4,6 @@ one per backend."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -18,17 +17,10 @@ logging.getLogger("httpcore").setLevel(logging.WARNING)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-@pytest.fixture(scope="session")
-def mfa_catcher() -> Iterator[MailCatcher]:
-    caught = MailCatcher().start()
-    yield caught
-    caught.stop()
-
-
 @pytest.fixture(scope="session", params=BACKENDS)
 async def mfa(
-    request: pytest.FixtureRequest, start_shared_identity: StartIdentity, mfa_catcher: MailCatcher
+    request: pytest.FixtureRequest, start_shared_identity: StartIdentity, catcher: MailCatcher
 ) -> Mfa:
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
-    s = await start_shared_identity(request.param, clock=clock, smtp_url=mfa_catcher.url)
-    return Mfa(s, clock, mfa_catcher)
+    s = await start_shared_identity(request.param, clock=clock, smtp_url=catcher.url)
+    return Mfa(s, clock, catcher)
