@@ -23,6 +23,7 @@ from grpc_health.v1 import health_pb2
 
 from edge_http.client_info import ClientContext
 from edge_http.config import EdgeSettings
+from edge_http.hash_admission import HashAdmission, ShedAtEdge
 from edge_http.identity_answers import (
     AccessToken,
     Jwks,
@@ -120,6 +121,8 @@ class IdentityClient:
         self._channels: list[aio.Channel] = []
         self._turn = 0
         self.metrics = metrics or EdgeMetrics()
+        # Calls that make identity hash a password take a place here first (hash_admission.py).
+        self.hashing = HashAdmission()
 
     def _open(self) -> aio.Channel:
         """The next READY channel in turn (else the next one). One channel would be one
@@ -216,12 +219,31 @@ class IdentityClient:
         self.metrics.outcome(operation, success(answer))
         return answer
 
+    async def _hashing(
+        self,
+        operation: str,
+        call: Callable[[], Awaitable[Resp]],
+        success: Callable[[Resp], str],
+    ) -> Resp:
+        """A call that has identity hash a password (login, registration), through the edge's
+        admission: while identity's hash queue is known to be full, refused here before any
+        other work, and counted as `shed`."""
+        try:
+            with self.hashing.place():
+                return await self._counted(operation, call(), success)
+        except ShedAtEdge:
+            self.metrics.outcome(operation, "shed")
+            raise
+
     async def register(self, email: str, password: str, client: ClientContext) -> str | None:
         """The new user's id; None when registration waits for the address to be verified
         (IDENTITY_EMAIL_VERIFICATION=required), where a taken address answers alike."""
         request = pb.RegisterRequest(email=email, password=password)
-        call = self._call("Register", request, pb.RegisterResponse, client)
-        answer = await self._counted("register", call, _registered)
+        answer = await self._hashing(
+            "register",
+            lambda: self._call("Register", request, pb.RegisterResponse, client),
+            _registered,
+        )
         return None if answer.verification_required else answer.user_id
 
     async def request_password_reset(self, email: str, client: ClientContext) -> None:
@@ -262,8 +284,10 @@ class IdentityClient:
         self, email: str, password: str, client: ClientContext
     ) -> Tokens | SecondFactorRequired:
         request = pb.LoginRequest(email=email, password=password)
-        call = self._call("Login", request, pb.TokenResponse, client)
-        return login_answer(await self._counted("login", call, _signed_in))
+        answer = await self._hashing(
+            "login", lambda: self._call("Login", request, pb.TokenResponse, client), _signed_in
+        )
+        return login_answer(answer)
 
     async def complete_login(self, mfa_ticket: str, code: str, client: ClientContext) -> Tokens:
         request = pb.CompleteLoginRequest(mfa_ticket=mfa_ticket, code=code)

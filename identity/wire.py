@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import Final
 
+from identity.domain.errors import Overloaded
 from identity.domain.jose import MAX_TOKEN_LENGTH
 from identity.domain.second_factor import MAX_CODE_LENGTH
 
 __all__ = [
+    "CODE_OVERLOADED",
     "HEALTH_CHECKED_ROUND_ROBIN",
     "MAX_CLIENT_IP",
     "MAX_CLIENT_USER_AGENT",
@@ -37,6 +39,9 @@ MD_RETRY_AFTER: Final = "retry-after"
 # identity.domain.errors, e.g. "step_up_required"), so a caller that must tell two refusals of
 # one status apart branches on it, never on the message text.
 MD_ERROR_CODE: Final = "x-error-code"
+# The code of RESOURCE_EXHAUSTED when the password-hash queue is full (not a throttled account):
+# the edge holds logins back itself for the Retry-After (edge_http/hash_admission.py).
+CODE_OVERLOADED: Final = Overloaded.code
 # Trailing metadata on an UNAUTHENTICATED that refuses the *caller's* credential, not a user's
 # token. The edge must never read that as "the user's token is invalid": it would clear the
 # refresh cookie of every user while its own credential is wrong.

@@ -1,0 +1,84 @@
+"""The edge's share of identity's password-hash queue: refuse a login here, before any work,
+while identity has just said its queue is full.
+
+identity bounds the calls that wait for a hash thread (IDENTITY_HASH_QUEUE) and refuses the
+rest with RESOURCE_EXHAUSTED, code `overloaded`, and a Retry-After. That refusal is a whole gRPC
+call on both sides (a few hundred microseconds of CPU each), and a storm of clients that try
+again at once turns into a storm of such calls taking CPU from the hashes the queue waits for.
+So the edge learns from the refusal: for the Retry-After it was given, it sends identity no
+more hashing calls than it had in flight when identity refused one (less that one), and answers
+the rest itself with the same 429 identity would have sent. A call finishing frees a place; once
+the Retry-After has passed, the next call goes to identity again and the edge learns afresh.
+
+Only `overloaded` teaches this. identity's other RESOURCE_EXHAUSTED, the login throttle of one
+account or address (`rate_limited`), says nothing about other logins: learning from it would
+let one throttled attacker shut everybody out.
+
+With several identity processes (`identity serve --workers`) one of them may refuse while
+another has room; the edge then holds back a little early for at most the Retry-After (one
+second from identity today). Each edge learns on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import grpc
+
+from edge_http.problems import IdentityCallError
+from identity.wire import CODE_OVERLOADED
+
+
+class ShedAtEdge(IdentityCallError):
+    """identity's own `overloaded` answer, given by the edge without calling identity."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(grpc.StatusCode.RESOURCE_EXHAUSTED, "", retry_after, CODE_OVERLOADED)
+
+
+class HashAdmission:
+    """In-flight hashing calls (login, registration) from this edge to identity, and the bound
+    identity's last `overloaded` refusal set on them. One event loop: no lock needed."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._in_flight = 0
+        self._limit = 0  # 0: no bound (identity has not refused lately)
+        self._until = 0.0
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    @contextmanager
+    def place(self) -> Iterator[None]:
+        """A place for one call to identity, or ShedAtEdge at once: the answer identity would
+        have given (RESOURCE_EXHAUSTED, `overloaded`, a Retry-After)."""
+        self._admit()
+        self._in_flight += 1
+        try:
+            yield
+        except IdentityCallError as error:
+            if error.status == grpc.StatusCode.RESOURCE_EXHAUSTED and error.code == CODE_OVERLOADED:
+                self._learn(error.retry_after or 1)
+            raise
+        finally:
+            self._in_flight -= 1
+
+    def _admit(self) -> None:
+        if not self._limit:
+            return
+        left = self._until - self._clock()
+        if left <= 0:
+            self._limit = 0
+        elif self._in_flight >= self._limit:
+            raise ShedAtEdge(retry_after=max(1, math.ceil(left)))
+
+    def _learn(self, retry_after: int) -> None:
+        # The refused call still counts itself: the calls identity did take are the others.
+        # At least one stays allowed, so the edge keeps finding out when identity has room.
+        self._limit = max(1, self._in_flight - 1)
+        self._until = self._clock() + retry_after

@@ -1,0 +1,159 @@
+"""Issue 19, a refusal decided before any other work: while identity's password-hash queue is
+known full, the edge answers logins itself (edge_http/hash_admission.py).
+
+The rules with a stepped clock first, then through a real identity (one hash thread, no queue,
+slow hashes) and a real edge: identity refuses one login, the edge the next, without calling."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from prometheus_client import REGISTRY
+
+from edge_http.hash_admission import HashAdmission, ShedAtEdge
+from edge_http.problems import IdentityCallError
+from identity.wire import CODE_OVERLOADED
+from tests.conftest import PASSWORD
+from tests.edge.support import running_edge
+from tests.helpers import until_hashes_in_flight
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def overloaded(retry_after: int = 1) -> IdentityCallError:
+    return IdentityCallError(grpc.StatusCode.RESOURCE_EXHAUSTED, "", retry_after, CODE_OVERLOADED)
+
+
+def refuse(admission: HashAdmission, error: IdentityCallError) -> None:
+    """One call taking a place and coming back with `error`."""
+    with pytest.raises(IdentityCallError), admission.place():
+        raise error
+
+
+def hold(admission: HashAdmission, count: int) -> list[object]:
+    """`count` calls in flight (their places taken and not yet given back: keep the list, a
+    place collected as garbage is given back)."""
+    places = [admission.place() for _ in range(count)]
+    for place in places:
+        place.__enter__()  # type: ignore[attr-defined]
+    return places
+
+
+def release(places: list[object]) -> None:
+    for place in places:
+        place.__exit__(None, None, None)  # type: ignore[attr-defined]
+
+
+def test_without_a_refusal_from_identity_nothing_is_held_back():
+    admission = HashAdmission(Clock())
+    places = hold(admission, 500)
+    assert admission.in_flight == 500
+    release(places)
+    assert admission.in_flight == 0
+
+
+def test_after_overloaded_only_as_many_calls_as_identity_took_go_through():
+    clock = Clock()
+    admission = HashAdmission(clock)
+    places = hold(admission, 4)
+    refuse(admission, overloaded(retry_after=2))  # identity took the 4, refused a fifth
+    with pytest.raises(ShedAtEdge) as shed:
+        hold(admission, 1)
+    assert shed.value.status == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert shed.value.code == CODE_OVERLOADED
+    assert shed.value.retry_after == 2
+    release(places[:1])  # one finished: its place is free again
+    places += hold(admission, 1)
+    with pytest.raises(ShedAtEdge):
+        hold(admission, 1)
+    clock.now += 1.5
+    with pytest.raises(ShedAtEdge) as shed:
+        hold(admission, 1)
+    assert shed.value.retry_after == 1  # what is left of identity's Retry-After, rounded up
+
+
+def test_the_bound_ends_with_identitys_retry_after():
+    clock = Clock()
+    admission = HashAdmission(clock)
+    places = hold(admission, 3)
+    refuse(admission, overloaded(retry_after=1))
+    with pytest.raises(ShedAtEdge):
+        hold(admission, 1)
+    clock.now += 1.0
+    # identity is asked again, and the edge learns afresh if it refuses.
+    places += hold(admission, 10)
+    release(places)
+
+
+def test_one_call_at_a_time_is_always_let_through():
+    admission = HashAdmission(Clock())
+    refuse(admission, overloaded())  # refused with nothing else in flight
+    places = hold(admission, 1)
+    with pytest.raises(ShedAtEdge):
+        hold(admission, 1)
+    release(places)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        # A throttled account or address: says nothing about anybody else's login.
+        IdentityCallError(grpc.StatusCode.RESOURCE_EXHAUSTED, "", 30, "rate_limited"),
+        IdentityCallError(grpc.StatusCode.RESOURCE_EXHAUSTED, "", 30, ""),
+        IdentityCallError(grpc.StatusCode.UNAVAILABLE, "", 1, CODE_OVERLOADED),
+        IdentityCallError(grpc.StatusCode.UNAUTHENTICATED),
+    ],
+)
+def test_only_a_full_hash_queue_teaches_the_edge_to_hold_back(error):
+    admission = HashAdmission(Clock())
+    places = hold(admission, 2)
+    refuse(admission, error)
+    places += hold(admission, 50)
+    release(places)
+
+
+def _sample(text: str, line_start: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_while_identity_is_full_the_edge_refuses_logins_without_calling_it(
+    start_identity, unique_email
+):
+    s = await start_identity("sqlite", hash_workers=1, hash_queue=0, argon2_time_cost=30)
+    email = unique_email()
+    body = {"email": email, "password": PASSWORD}
+    async with running_edge(s) as edge:
+        created = await edge.client.post("/auth/register", json=body)
+        assert created.status_code == 201, created.text
+        busy = asyncio.ensure_future(edge.client.post("/auth/login", json=body))
+        await until_hashes_in_flight(1)
+        shed_at_identity = REGISTRY.get_sample_value("identity_password_hash_shed_total") or 0
+
+        first = await edge.client.post("/auth/login", json=body)  # identity's refusal
+        second = await edge.client.post("/auth/login", json=body)  # the edge's own
+        after = REGISTRY.get_sample_value("identity_password_hash_shed_total") or 0
+        assert after - shed_at_identity == 1  # identity saw the first only
+        for refused in (first, second):
+            assert refused.status_code == 429, refused.text
+            assert refused.headers["retry-after"] == "1"
+            assert refused.json()["code"] == "rate_limited"
+            assert refused.headers["x-content-type-options"] == "nosniff"
+        metrics = (await edge.client.get("/metrics")).text
+        counted = 'edge_auth_outcomes_total{operation="login",outcome="shed"}'
+        assert _sample(metrics, counted) == 1
+
+        assert (await busy).status_code == 200
+        # Its place free again, the next login goes to identity, which has room now.
+        again = await edge.client.post("/auth/login", json=body)
+        assert again.status_code == 200, again.text
