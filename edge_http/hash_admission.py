@@ -5,18 +5,22 @@ identity bounds the calls that wait for a hash thread (IDENTITY_HASH_QUEUE) and 
 rest with RESOURCE_EXHAUSTED, code `overloaded`, and a Retry-After. That refusal is a whole gRPC
 call on both sides (a few hundred microseconds of CPU each), and a storm of clients that try
 again at once turns into a storm of such calls taking CPU from the hashes the queue waits for.
-So the edge learns from the refusal: for the Retry-After it was given, it sends identity no
-more hashing calls than it had in flight when identity refused one (less that one), and answers
-the rest itself with the same 429 identity would have sent. A call finishing frees a place; once
-the Retry-After has passed, the next call goes to identity again and the edge learns afresh.
+So the edge learns from the refusal: for the Retry-After it was given, it sends identity no more
+hashing calls than it had in flight when identity refused one (less that one), and answers the
+rest itself with the same 429 identity would have sent. A call finishing frees a place. When the
+Retry-After has passed the bound goes if the edge uses under half of it; otherwise it grows by a
+quarter for another Retry-After, and identity's next refusal sets it again. Clients that try
+again at once (ignoring Retry-After) thus cost identity about one refused call per Retry-After,
+not one each, and the bound follows identity's room as it changes (another edge's storm ending,
+a worker added).
 
 Only `overloaded` teaches this. identity's other RESOURCE_EXHAUSTED, the login throttle of one
 account or address (`rate_limited`), says nothing about other logins: learning from it would
 let one throttled attacker shut everybody out.
 
 With several identity processes (`identity serve --workers`) one of them may refuse while
-another has room; the edge then holds back a little early for at most the Retry-After (one
-second from identity today). Each edge learns on its own.
+another has room; the edge then holds back a little early, until its bound grows back (a quarter
+per Retry-After, one second from identity today). Each edge learns on its own.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class HashAdmission:
         self._in_flight = 0
         self._limit = 0  # 0: no bound (identity has not refused lately)
         self._until = 0.0
+        self._period = 1
 
     @property
     def in_flight(self) -> int:
@@ -71,14 +76,25 @@ class HashAdmission:
     def _admit(self) -> None:
         if not self._limit:
             return
-        left = self._until - self._clock()
-        if left <= 0:
-            self._limit = 0
-        elif self._in_flight >= self._limit:
-            raise ShedAtEdge(retry_after=max(1, math.ceil(left)))
+        now = self._clock()
+        if now >= self._until:
+            if self._in_flight < self._limit // 2:
+                # Under half of it: the storm is over, no bound until identity refuses again.
+                # (Not at the first call below it: those in flight finish one by one, and a
+                # bound dropped then would let every waiting client through at once.)
+                self._limit = 0
+                return
+            # Still at the bound after a whole Retry-After: try a quarter more (identity may
+            # have room now). If it has not, its refusal sets the bound again (_learn).
+            self._limit += max(1, self._limit // 4)
+            self._until = now + self._period
+        if self._in_flight >= self._limit:
+            raise ShedAtEdge(retry_after=max(1, math.ceil(self._until - now)))
 
     def _learn(self, retry_after: int) -> None:
         # The refused call still counts itself: the calls identity did take are the others.
-        # At least one stays allowed, so the edge keeps finding out when identity has room.
+        # Refusals of one burst come back one by one, each with one call fewer in flight, so
+        # the bound settles on what identity took. At least one call stays allowed.
         self._limit = max(1, self._in_flight - 1)
+        self._period = retry_after
         self._until = self._clock() + retry_after

@@ -7,6 +7,7 @@ slow hashes) and a real edge: identity refuses one login, the edge the next, wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import grpc
 import pytest
@@ -80,16 +81,59 @@ def test_after_overloaded_only_as_many_calls_as_identity_took_go_through():
     assert shed.value.retry_after == 1  # what is left of identity's Retry-After, rounded up
 
 
-def test_the_bound_ends_with_identitys_retry_after():
+def test_after_the_retry_after_the_bound_goes_once_the_edge_uses_under_half_of_it():
     clock = Clock()
     admission = HashAdmission(clock)
-    places = hold(admission, 3)
-    refuse(admission, overloaded(retry_after=1))
+    places = hold(admission, 8)
+    refuse(admission, overloaded(retry_after=1))  # identity took the 8: bound 8
+    release(places[:4])
+    clock.now += 1.0
+    places = places[4:] + hold(admission, 6)  # 4 in flight, not under half: bound 10
     with pytest.raises(ShedAtEdge):
         hold(admission, 1)
+    release(places[:6])
     clock.now += 1.0
-    # identity is asked again, and the edge learns afresh if it refuses.
-    places += hold(admission, 10)
+    places = places[6:] + hold(admission, 50)  # 4 in flight of 10: no bound any more
+    release(places)
+
+
+def test_still_at_the_bound_after_the_retry_after_it_grows_by_a_quarter():
+    clock = Clock()
+    admission = HashAdmission(clock)
+    places = hold(admission, 8)
+    refuse(admission, overloaded(retry_after=1))  # identity took the 8: bound 8, at it
+    clock.now += 1.0
+    places += hold(admission, 2)  # 8 + 8 // 4 = 10 for the next second
+    with pytest.raises(ShedAtEdge) as shed:
+        hold(admission, 1)
+    assert shed.value.retry_after == 1
+    release(places[:1])
+    places = places[1:]
+    refuse(admission, overloaded(retry_after=1))  # the tenth: identity had no room for it
+    with pytest.raises(ShedAtEdge):
+        hold(admission, 1)  # bound 9 again, 9 in flight
+    release(places)
+
+
+def test_clients_trying_again_at_once_reach_identity_about_once_a_retry_after():
+    """A storm that ignores Retry-After: identity is asked one call beyond its room per period,
+    not one per attempt."""
+    clock = Clock()
+    admission = HashAdmission(clock)
+    places = hold(admission, 4)
+    refuse(admission, overloaded(retry_after=1))  # identity took 4 and keeps them busy
+    sent = 0
+    for _ in range(50):  # 50 periods; in each, 100 attempts before any answer comes back
+        clock.now += 1.0
+        attempts: list[object] = []
+        for _ in range(100):
+            with contextlib.suppress(ShedAtEdge):
+                attempts += hold(admission, 1)
+        sent += len(attempts)
+        for place in attempts:  # identity has no more room: it refuses each
+            error = overloaded(retry_after=1)
+            place.__exit__(type(error), error, None)  # type: ignore[attr-defined]
+    assert sent == 50
     release(places)
 
 
