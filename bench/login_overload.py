@@ -5,19 +5,24 @@ refusal costs.
 
 `POST /auth/login` on `edge-http serve` (aiohttp, a closed loop per client, 16 accounts in
 turn, each login a new session) in front of `identity serve` on PostgreSQL with its defaults:
-one hash thread per core, a queue of IDENTITY_HASH_QUEUE (64) logins, hash threads at nice +10.
-Per client count: logins/s, the 429 answers, p50/p99 of the logins, identity's and the edge's
-CPU (cores) and the load generator's own. Below the queue bound (8 and 32 clients) every login
-must wait its turn: no 429. The parallel-hash rate (one argon2-cffi thread per core, in this
-process, identity idle) is measured before and after each round; logins/s are judged against
-its mean.
+one worker process per core, each with one hash thread per core and a queue of
+IDENTITY_HASH_QUEUE (128) logins, hash threads at nice +10. Per client count: logins/s, the 429
+answers, p50/p99 of the logins, identity's and the edge's CPU (cores) and the load generator's
+own. Below the queue bound (8 and 32 clients) every login must wait its turn: no 429. The
+parallel-hash rate (one argon2-cffi thread per core, in this process, identity idle) is measured
+before and after each round; logins/s are judged against its mean.
 
-What a refusal costs, measured apart: a second identity with one hash thread, no queue
-(IDENTITY_HASH_QUEUE=0) and a hash that takes about a second (IDENTITY_ARGON2_TIME_COST=60), so
-nearly every login is refused, behind its own edge, at the largest client count. identity's
-CPU per refusal is that of its threads other than the hash thread (told apart by their nice
-value) divided by the refusals; the edge's is its whole CPU divided by the same. `decision_us`
-is the refusal alone, in this process: PasswordHashing.admission on a full queue.
+What a refusal costs, measured apart: a second identity (one worker) with one hash thread, no
+queue (IDENTITY_HASH_QUEUE=0) and a hash that takes about a second
+(IDENTITY_ARGON2_TIME_COST=60), so nearly every login is refused, behind its own edge, at the
+largest client count. identity refuses one login when its queue is full; for the Retry-After
+the edge refuses the rest itself (edge_http/hash_admission.py). identity's CPU per refused login
+is that of its threads other than the hash thread (told apart by their nice value) divided by
+the 429 answers; the edge's is its whole CPU divided by the same; the edge's /metrics tells how
+many of them identity gave and how many the edge. `direct_us_per_refusal` is identity refusing
+every call itself (gRPC Login straight to it, no edge: a whole gRPC call each), and
+`decision_us` the refusal decision alone, in this process: PasswordHashing.admission on a full
+queue.
 
 identity, the edge and PostgreSQL are not pinned (hashing is built to use every core); the load
 generator is pinned to core 0.
@@ -33,22 +38,28 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import grpc
+import grpc.aio
 
 from bench._common import ALL_CPUS, CLIENT_CPUS, N_CPUS, fmt_num, fmt_ratio, summary
 from bench.internals import Argon2Params, Overloaded, PasswordHashing
 from bench.load import RunResult, closed_loop
 from bench.login import _cpu_split, measure_ceiling
-from bench.procfs import proc_cpu_seconds, thread_cpu_seconds, tree_cpu_seconds
+from bench.procfs import proc_cpu_seconds, tree_cpu_seconds, tree_thread_cpu_seconds
 from bench.runner import ints, run_benchmark
-from bench.stack import PASSWORD, IdentityStack, emails, register
+from bench.stack import PASSWORD, IdentityStack, emails, metadata, register
 from bench.targets import bars, console_line
+from identity.v1 import identity_pb2 as pb
+from identity.v1 import identity_pb2_grpc
 
 # The command line: --name value for each flag; --quick (a smoke run) sets QUICK instead.
 FLAGS: dict[str, Any] = {"repeats": 2, "duration": 5.0, "clients": "8,32,128"}
 QUICK: dict[str, Any] = {"repeats": 1, "duration": 2.0}
 
 ACCOUNTS = 16
-SLOW_HASH = {"IDENTITY_HASH_WORKERS": "1", "IDENTITY_HASH_QUEUE": "0"}
+SLOW_HASH = {"IDENTITY_WORKERS": "1", "IDENTITY_HASH_WORKERS": "1", "IDENTITY_HASH_QUEUE": "0"}
+# identity's own defaults (bench.stack pins one worker unless told otherwise).
+DEFAULTS = {"IDENTITY_WORKERS": ""}
 SLOW_TIME_COST = "60"
 
 
@@ -74,6 +85,38 @@ class EdgeLogins:
                 raise RuntimeError(f"edge login {answer.status}")
 
 
+class DirectLogins:
+    """gRPC Login straight to identity, as the edge sends it: RESOURCE_EXHAUSTED is Refused."""
+
+    def __init__(self, channel: grpc.aio.Channel, secret: str, accounts: list[str]) -> None:
+        self.stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        self.metadata = metadata(secret)
+        self.requests = [pb.LoginRequest(email=email, password=PASSWORD) for email in accounts]
+
+    async def login(self, i: int) -> None:
+        request = self.requests[i % len(self.requests)]
+        try:
+            await self.stub.Login(request, metadata=self.metadata, timeout=60.0)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise Refused from None
+            raise
+
+
+async def _edge_refusals(session: aiohttp.ClientSession, base: str) -> dict[str, float]:
+    """The edge's login outcomes so far (its /metrics): the 429s identity gave
+    (`resource_exhausted`) and those the edge gave itself (`shed`)."""
+    async with session.get(base + "/metrics") as answer:
+        text = await answer.text()
+    found = {"resource_exhausted": 0.0, "shed": 0.0}
+    for line in text.splitlines():
+        if line.startswith('edge_auth_outcomes_total{operation="login"'):
+            for outcome in found:
+                if f'outcome="{outcome}"' in line:
+                    found[outcome] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
 class Window:
     """CPU over a closed loop's measured window: identity (and its threads), the edge, us."""
 
@@ -82,7 +125,7 @@ class Window:
         self.samples: list[tuple[float, dict[int, tuple[int, float]], float, float]] = []
 
     def probe(self) -> float:
-        threads = thread_cpu_seconds(self.identity)
+        threads = tree_thread_cpu_seconds(self.identity)
         edge, mine = tree_cpu_seconds(self.edge), proc_cpu_seconds(os.getpid())
         self.samples.append((tree_cpu_seconds(self.identity), threads, edge, mine))
         return self.samples[-1][0]
@@ -146,7 +189,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     most = max(clients)
     rounds: dict[int, list[dict[str, float]]] = {n: [] for n in clients}
     refusal_rows: list[dict[str, float]] = []
-    async with IdentityStack(cpus=ALL_CPUS) as stack:
+    async with IdentityStack(cpus=ALL_CPUS, extra_env=DEFAULTS) as stack:
         accounts = emails("overload", ACCOUNTS)
         await register(stack.channels[0], stack.credentials["edge"], accounts)
         edge_url = await stack.start_edge(cpus=ALL_CPUS)
@@ -161,6 +204,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         try:
             logins = EdgeLogins(session, edge_url, accounts)
             refusing = EdgeLogins(session, slow_edge_url, accounts)
+            direct = DirectLogins(stack.channels[1], stack.credentials["edge"], accounts)
             main = Window(stack.servers[0].pid, stack.edges[0].pid)
             refused = Window(stack.servers[1].pid, stack.edges[1].pid)
             for _ in range(args.repeats):
@@ -170,8 +214,21 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 parallel = (before["parallel_per_s"] + after["parallel_per_s"]) / 2
                 for n, (run, used) in results.items():
                     rounds[n].append(_row(run, used, parallel))
+                seen = await _edge_refusals(session, slow_edge_url)
                 run, used = await _loop(refusing.login, most, args.duration, refused)
-                refusal_rows.append({**used, "refusals": float(run.errors)})
+                now = await _edge_refusals(session, slow_edge_url)
+                by = {k: v - seen[k] for k, v in now.items()}
+                alone, alone_used = await _loop(direct.login, most, args.duration, refused)
+                refusal_rows.append(
+                    {
+                        **used,
+                        "refusals": float(run.errors),
+                        "refused_by_identity": by["resource_exhausted"],
+                        "refused_by_edge": by["shed"],
+                        "direct_us_per_refusal": alone_used["identity_us_per_refusal"],
+                        "direct_refusals": float(alone.errors),
+                    }
+                )
                 print(f"  overload round: {_round_line(rounds, refusal_rows[-1])}", flush=True)
         finally:
             await session.close()
@@ -215,7 +272,9 @@ def _round_line(rounds: dict[int, list[dict[str, float]]], refusal: dict[str, fl
     ]
     parts.append(
         f"refusal: identity {refusal['identity_us_per_refusal']:.0f} µs, edge "
-        f"{refusal['edge_us_per_refusal']:.0f} µs ({refusal['refusals']:.0f} refusals)"
+        f"{refusal['edge_us_per_refusal']:.0f} µs ({refusal['refusals']:.0f} refusals: "
+        f"{refusal['refused_by_identity']:.0f} by identity, {refusal['refused_by_edge']:.0f} by "
+        f"the edge); identity alone {refusal['direct_us_per_refusal']:.0f} µs"
     )
     return "; ".join(parts)
 
@@ -235,8 +294,11 @@ def report(data: dict[str, Any]) -> str:
         )
     f = data["results"]["refusal"]
     lines.append(
-        f"CPU per refusal: identity {fmt_num(f['identity_us_per_refusal'])} µs (the decision "
-        f"alone {fmt_num(f['decision_us'], 2)} µs), edge {fmt_num(f['edge_us_per_refusal'])} µs"
+        f"CPU per refusal through the edge: identity {fmt_num(f['identity_us_per_refusal'])} µs, "
+        f"edge {fmt_num(f['edge_us_per_refusal'])} µs ({fmt_num(f['refused_by_identity'])} "
+        f"refused by identity, {fmt_num(f['refused_by_edge'])} by the edge); identity refusing "
+        f"gRPC calls itself {fmt_num(f['direct_us_per_refusal'])} µs; the decision alone "
+        f"{fmt_num(f['decision_us'], 2)} µs"
     )
     lines.append(console_line("login_overload"))
     return "\n".join(lines)

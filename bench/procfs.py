@@ -44,6 +44,14 @@ def tree_cpu_seconds(pid: int) -> float:
     return proc_cpu_seconds(pid) + sum(proc_cpu_seconds(child) for child in child_pids(pid))
 
 
+def tree_thread_cpu_seconds(pid: int) -> dict[int, tuple[int, float]]:
+    """thread_cpu_seconds of a process and of its live children, in one map (tids are unique)."""
+    threads = thread_cpu_seconds(pid)
+    for child in child_pids(pid):
+        threads.update(thread_cpu_seconds(child))
+    return threads
+
+
 def thread_cpu_seconds(pid: int) -> dict[int, tuple[int, float]]:
     """Per thread of a process: tid → (nice value, user + system CPU seconds)."""
     threads: dict[int, tuple[int, float]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench._common import fmt_num
+from bench.internals import DEFAULT_HASH_QUEUE
 from bench.sections import md_table
 from bench.targets import (
     OVERLOAD_429,
@@ -83,20 +84,26 @@ def section_login_overload(data: dict[str, Any] | None) -> str:
         "CPU: identity / edge / generator",
     ]
     f = data["results"]["refusal"]
+    edge_us, direct_us = fmt_num(f["edge_us_per_refusal"]), fmt_num(f["direct_us_per_refusal"])
+    by_identity, by_edge = fmt_num(f["refused_by_identity"]), fmt_num(f["refused_by_edge"])
     refusing = ", ".join(f"`{k}={v}`" for k, v in s["refusing_identity"].items())
+    cpus = s["client_cpus"]
     return f"""{title}
 
 Command: `{data["command"]}`. `POST /auth/login` through the edge, a closed loop per client
-over {s["accounts"]} accounts, identity on its defaults (one hash thread per core, a queue of 64
-logins, hash threads at nice +10); nothing pinned but the load generator (core
-{s["client_cpus"]}). A refused client tries again at once (it ignores `Retry-After`), the
-harshest case. {s["repeats"]} repeats × {s["duration_s"]} s.
+over {s["accounts"]} accounts, identity on its defaults (one worker process per core, each with
+one hash thread per core and a queue of {DEFAULT_HASH_QUEUE} logins, hash threads at nice +10);
+nothing pinned but the load generator (core {cpus}). A refused client tries again at once (it
+ignores `Retry-After`), the harshest case. {s["repeats"]} repeats × {s["duration_s"]} s.
 
 {md_table(header, rows)}
 
 What a refusal costs, measured on a second identity that refuses nearly every login
-({refusing}): identity {REFUSAL_CPU.judged(f["identity_us_per_refusal"])} µs
-of CPU per refused login (the whole gRPC call; its threads other than the hash thread), of which
-the decision itself is {REFUSAL_DECISION.judged(f["decision_us"])} µs; the edge
-{fmt_num(f["edge_us_per_refusal"])} µs per 429.
+({refusing}), behind its own edge, at the most clients: identity
+{REFUSAL_CPU.judged(f["identity_us_per_refusal"])} µs of CPU per refused login (its threads
+other than the hash thread, over the 429 answers), the edge {edge_us} µs per 429. Of the 429s,
+identity gave {by_identity} and the edge {by_edge} itself, without calling identity, while
+identity's hash queue was known full (`edge_http/hash_admission.py`). identity refusing every
+gRPC Login itself (no edge in front): {direct_us} µs each, a whole gRPC call; the decision alone
+{REFUSAL_DECISION.judged(f["decision_us"])} µs.
 """

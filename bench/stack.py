@@ -183,7 +183,8 @@ class IdentityStack:
         )
         env.update(self.extra_env)
         env.update(more)
-        return env
+        # An empty value unsets the variable: the server's own default applies.
+        return {k: v for k, v in env.items() if v != ""}
 
     async def start(self) -> IdentityStack:
         await self.db.create()
@@ -194,7 +195,7 @@ class IdentityStack:
         return self
 
     async def add_server(
-        self, cpus: Sequence[int], first: bool = False, name: str = "", **env: str
+        self, cpus: Sequence[int], *, first: bool = False, name: str = "", **env: str
     ) -> str:
         """One more `identity serve` (through bench.serve_counted), `env` added to its own."""
         port = free_port()

@@ -136,9 +136,15 @@ EDGE_ROTATION_CPU = Target(
     "identity + edge CPU per rotation through the edge, ms, {key} users",
     _each("cpu_ms_per_call", "edge"), 1.5, higher_is_better=False, each="users",
 )  # fmt: skip
+# Issue 19: the measured parallel-hash rate (two threads hashing, same run) replaced the
+# `cores ÷ hash time` ceiling as the bar; the ceiling is still reported, unjudged.
+LOGINS_VS_PARALLEL = Target(
+    "logins_vs_parallel", "login", "logins/s ÷ parallel-hash rate",
+    _one("logins_vs_parallel"), 0.9,
+)  # fmt: skip
 LOGINS_VS_CEILING = Target(
-    "logins_vs_ceiling", "login", "logins/s ÷ Argon2id ceiling",
-    _one("logins_vs_ceiling"), 0.85,
+    "logins_vs_ceiling", "login", "logins/s ÷ Argon2id ceiling (cores ÷ hash time)",
+    _one("logins_vs_ceiling"),
 )  # fmt: skip
 STORM_P99 = Target(
     "introspect_p99_storm_vs_idle_max", "login", "Introspect p99 in a login storm ÷ idle",
@@ -186,11 +192,17 @@ OVERLOAD_VS_PARALLEL = Target(
 )  # fmt: skip
 OVERLOAD_429 = Target(
     "refused_below_queue", "login_overload", "429 answers at {key} clients (below the queue)",
-    _clients("refused_429", below=DEFAULT_HASH_QUEUE), 0.0, higher_is_better=False, digits=0,
+    _clients("refused_429", below=DEFAULT_HASH_QUEUE + 1), 0.0, higher_is_better=False, digits=0,
 )  # fmt: skip
 REFUSAL_CPU = Target(
-    "identity_us_per_refusal", "login_overload", "identity CPU per refused login, µs",
+    "identity_us_per_refusal", "login_overload",
+    "identity CPU per refused login (through the edge), µs",
     _refusal("identity_us_per_refusal"), 50.0, higher_is_better=False, digits=0,
+)  # fmt: skip
+REFUSAL_DIRECT_CPU = Target(
+    "direct_us_per_refusal", "login_overload",
+    "identity CPU per gRPC Login it refuses itself, µs",
+    _refusal("direct_us_per_refusal"), digits=0,
 )  # fmt: skip
 REFUSAL_DECISION = Target(
     "refusal_decision_us", "login_overload", "the refusal decision alone, µs",
@@ -211,6 +223,7 @@ TARGETS: tuple[Target, ...] = (
     REFRESH_VS_CEILING,
     ROTATION_CPU,
     EDGE_ROTATION_CPU,
+    LOGINS_VS_PARALLEL,
     LOGINS_VS_CEILING,
     STORM_P99,
     SCALING,
@@ -219,6 +232,7 @@ TARGETS: tuple[Target, ...] = (
     OVERLOAD_VS_PARALLEL,
     OVERLOAD_429,
     REFUSAL_CPU,
+    REFUSAL_DIRECT_CPU,
     REFUSAL_DECISION,
     REFUSAL_EDGE_CPU,
 )
