@@ -22,6 +22,7 @@ STATEMENT_TIMEOUT_MS = 5000
 # answered within PING_TIMEOUT_S (a ";" takes milliseconds) replaces the connection.
 PING_IF_IDLE_FOR_S = 1.0
 PING_TIMEOUT_S = 1.0
+PING = "SELECT 1"
 _RETURNED_AT = "identity.returned_at"
 
 
@@ -37,7 +38,15 @@ def create_engine(url: str) -> AsyncEngine:
         "server_settings": {"statement_timeout": str(STATEMENT_TIMEOUT_MS)},
     }
     engine = create_async_engine(
-        url, pool_size=10, max_overflow=10, pool_timeout=5, connect_args=connect_args
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=5,
+        # The connection returned last goes out first: under light load one or two connections
+        # serve every call and stay fresh, where FIFO would cycle through all ten and hand out
+        # connections idle for over PING_IF_IDLE_FOR_S, each costing a ping.
+        pool_use_lifo=True,
+        connect_args=connect_args,
     )
     _check_connections_on_checkout(engine)
     return engine
@@ -67,10 +76,13 @@ def _check_connections_on_checkout(engine: AsyncEngine) -> None:
         if returned_at is not None and time.monotonic() - returned_at > PING_IF_IDLE_FOR_S:
             try:
                 # Not dbapi_connection.ping(): on asyncpg that is three round trips (BEGIN, ";",
-                # ROLLBACK) bounded only by the statement timeout. One ";" on the simple query
-                # protocol (no prepared statement, so also safe behind pgbouncer), bounded by
-                # PING_TIMEOUT_S: a connection cut silently costs a second, not five.
-                await_only(record.driver_connection.execute(";", timeout=PING_TIMEOUT_S))
+                # ROLLBACK) bounded only by the statement timeout. One statement on the simple
+                # query protocol (no prepared statement, so also safe behind pgbouncer), bounded
+                # by PING_TIMEOUT_S: a connection cut silently costs a second, not five. Not the
+                # empty query ";": asyncpg 0.32 fails on its answer (EmptyQueryResponse has no
+                # status), which made every ping fail and replaced every connection idle for a
+                # second (issue 19 found it: a connection opened per poll and per login).
+                await_only(record.driver_connection.execute(PING, timeout=PING_TIMEOUT_S))
             except Exception as error:
                 # This connection only (SQLAlchemy terminates it). Not InvalidatePoolError, which
                 # SQLAlchemy's own pre-ping raises: its soft invalidation closes the other stale

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from identity.app import IdentityApp
-from identity.persistence.database import PING_IF_IDLE_FOR_S
+from identity.persistence.database import PING_IF_IDLE_FOR_S, create_engine
 from identity.v1 import identity_pb2 as pb
 from tests.conftest import Running, make_channel, settings_for
 from tests.helpers import login, refresh, register_and_login
@@ -41,6 +42,23 @@ async def test_connections_whose_backend_was_terminated_are_replaced_unseen(
         pb.RefreshRequest(refresh_token=first.refresh_token), metadata=s.md()
     )
     assert refreshed.access_token
+
+
+async def test_a_live_connection_idle_past_the_ping_threshold_is_kept(pg):
+    """The ping must pass on a live connection. One that failed on every connection (asyncpg
+    0.32 fails on the empty query ";") replaced every connection idle for a second, so identity
+    opened a new connection for nearly every background poll and many calls (issue 19)."""
+    engine = create_engine(await pg.create_database())
+    try:
+        pids = []
+        for _ in range(3):
+            async with engine.connect() as conn:
+                pids.append((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+            await asyncio.sleep(PING_IF_IDLE_FOR_S * 1.3)
+        assert len(set(pids)) == 1, pids
+    finally:
+        await engine.dispose()
+        await pg.drop_database(engine.url.render_as_string(hide_password=False))
 
 
 class FreezingProxy:
