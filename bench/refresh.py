@@ -16,10 +16,14 @@ Every virtual user owns one session and rotates its own chain, one rotation afte
   CTE of the SELECT of the facts (with the session's secret), then the UPDATE of the session with
   the successor's INSERT as its CTE. Pool: min(users, 20) connections, identity's own pool limit
   (pool_size 10 + max_overflow 10).
+- `echo`: the floor of any grpc.aio server: bench/echo.py's handler, which answers its request
+  bytes and does nothing else, called with a RefreshRequest's bytes and the same metadata, its
+  process pinned where identity is. `echo ÷ pg` is the most of the ceiling a Python gRPC server
+  on one core reaches before doing any work.
 
-identity and the edge are pinned to the last core, the load generator (and the asyncpg loop)
-to core 0; PostgreSQL is not pinned. Per repeat the three run back to back in a shuffled order;
-ratios (grpc/pg, edge/pg, edge/grpc) are within a repeat.
+identity, the edge and the echo server are pinned to the last core, the load generator (and the
+asyncpg loop) to core 0; PostgreSQL is not pinned. Per repeat the four run back to back in a
+shuffled order; ratios (grpc/pg, edge/pg, edge/grpc, echo/pg, grpc/echo) are within a repeat.
 """
 
 from __future__ import annotations
@@ -37,9 +41,9 @@ import aiohttp
 import asyncpg
 import grpc.aio
 import httpx
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from bench._common import CLIENT_CPUS, SERVER_CPUS, fmt_num, fmt_ratio
+from bench.echo import ECHO_METHOD, start_echo
 from bench.internals import ROTATION_STATEMENTS, refresh_token_digest
 from bench.load import RunResult
 from bench.runner import (
@@ -65,24 +69,10 @@ _COOKIE_RE = re.compile(COOKIE + r"=([^;]*)")
 POOL_LIMIT = 20
 
 
-class Statement:
-    """One of identity's prebuilt statements, compiled as identity sends it to asyncpg: the text
-    with $n parameters, and the order its named parameters go in."""
-
-    def __init__(self, statement: Any) -> None:
-        compiled = statement.compile(dialect=asyncpg_dialect())
-        self.sql = str(compiled)
-        self._names = compiled.positiontup or []
-        self._fixed = dict(compiled.params)
-
-    def args(self, **binds: Any) -> list[Any]:
-        return [binds[n] if n in binds else self._fixed[n] for n in self._names]
-
-
 # The statements of one rotation on PostgreSQL, taken from identity itself, so the ceiling
 # always sends what identity sends: the consume with the facts, then the successor.
-CONSUME_AND_READ = Statement(ROTATION_STATEMENTS[0])
-RECORD_ROTATION = Statement(ROTATION_STATEMENTS[1])
+# (identity.persistence.prepared.Prepared: the text asyncpg gets and the order of its arguments.)
+CONSUME_AND_READ, RECORD_ROTATION = ROTATION_STATEMENTS
 
 
 class GrpcChains:
@@ -174,10 +164,12 @@ class PgChains:
             facts = await conn.fetchrow(
                 CONSUME_AND_READ.sql,
                 *CONSUME_AND_READ.args(
-                    b_now=now,
-                    b_used_ip="127.0.0.1",
-                    b_used_user_agent="bench",
-                    b_digest=self.digests[i],
+                    {
+                        "b_now": now,
+                        "b_used_ip": "127.0.0.1",
+                        "b_used_user_agent": "bench",
+                        "b_digest": self.digests[i],
+                    }
                 ),
             )
             if facts is None or not facts["won"]:
@@ -186,11 +178,13 @@ class PgChains:
             await conn.execute(
                 RECORD_ROTATION.sql,
                 *RECORD_ROTATION.args(
-                    b_now=now,
-                    b_idle_expires_at=now + timedelta(days=14),
-                    b_generation=facts["generation"] + 1,
-                    b_digest=successor,
-                    b_session_id=facts["session_id"],
+                    {
+                        "b_now": now,
+                        "b_idle_expires_at": now + timedelta(days=14),
+                        "b_generation": facts["generation"] + 1,
+                        "b_digest": successor,
+                        "b_session_id": facts["session_id"],
+                    }
                 ),
             )
         self.digests[i] = successor
@@ -207,7 +201,13 @@ def _summarise(results: dict[str, list[RunResult]]) -> dict[str, Any]:
             "server_cpu": summarised["server_cpu"],
             "cpu_ms_per_call": summarised["cpu_ms_per_call"],
         }
-    for a, b in [("grpc", "pg"), ("edge", "pg"), ("edge", "grpc")]:
+    for a, b in [
+        ("grpc", "pg"),
+        ("edge", "pg"),
+        ("edge", "grpc"),
+        ("echo", "pg"),
+        ("grpc", "echo"),
+    ]:
         if a in results and b in results:
             out[f"{a}_vs_{b}"] = ratio(results[a], results[b])
     return out
@@ -246,6 +246,16 @@ async def measure(args: argparse.Namespace, seed: int = 3) -> dict[str, Any]:
         channel, edge_secret = stack.channels[0], stack.credentials["edge"]
         logins = await register_and_login(channel, edge_secret, most, "grpc", 4)
         grpc_chains = GrpcChains(channel, edge_secret, [t.refresh_token for t in logins])
+        # The floor of any grpc.aio server on the same core: a handler that does nothing with
+        # the same request bytes and metadata (bench/echo.py).
+        echo_proc, echo_channel = await start_echo()
+        echo_call = echo_channel.unary_unary(ECHO_METHOD)
+        refresh_bytes = pb.RefreshRequest(refresh_token=logins[0].refresh_token).SerializeToString()
+        echo_md = metadata(edge_secret)
+
+        async def echo(i: int) -> None:
+            await echo_call(refresh_bytes, metadata=echo_md, timeout=30.0)
+
         pg_logins = await register_and_login(channel, edge_secret, most, "pg", 4)
         pg_digests = [refresh_token_digest(t.refresh_token) for t in pg_logins]
         edge_chains: EdgeChains | None = None
@@ -268,6 +278,7 @@ async def measure(args: argparse.Namespace, seed: int = 3) -> dict[str, Any]:
             chains: dict[str, Contender] = {
                 "grpc": (grpc_chains.rotate, stack.server_cpu_seconds),
                 "pg": (PgChains(pool, pg_digests).rotate, None),
+                "echo": (echo, echo_proc.cpu_seconds),
             }
             if edge_chains is not None:
                 chains["edge"] = (edge_chains.rotate, edge_cpu)
@@ -278,6 +289,8 @@ async def measure(args: argparse.Namespace, seed: int = 3) -> dict[str, Any]:
             print(f"  refresh users={n}: {_line(per_users[str(n)])}", flush=True)
         if client is not None:
             await client.close()
+        await echo_channel.close()
+        echo_proc.stop()
     return {
         "settings": {
             "repeats": args.repeats,
@@ -299,13 +312,13 @@ async def measure(args: argparse.Namespace, seed: int = 3) -> dict[str, Any]:
 
 def _line(s: dict[str, Any]) -> str:
     parts = []
-    for name in ("edge", "grpc", "pg"):
+    for name in ("edge", "grpc", "echo", "pg"):
         if name in s:
             parts.append(
                 f"{name} {fmt_num(s[name]['throughput'])}/s p50 {fmt_num(s[name]['p50_ms'], 1)} "
                 f"p99 {fmt_num(s[name]['p99_ms'], 1)} ms err {s[name]['errors']}"
             )
-    for key in ("grpc_vs_pg", "edge_vs_pg", "edge_vs_grpc"):
+    for key in ("grpc_vs_pg", "edge_vs_pg", "edge_vs_grpc", "echo_vs_pg", "grpc_vs_echo"):
         if key in s:
             parts.append(f"{key} {fmt_ratio(s[key])}")
     return "; ".join(parts)

@@ -162,7 +162,9 @@ def section_refresh(data: dict[str, Any] | None) -> str:
                 cell("edge"),
                 cell("grpc"),
                 cell("pg"),
+                cell("echo"),
                 fmt_ratio(r["grpc_vs_pg"]),
+                fmt_ratio(r["echo_vs_pg"]) if "echo_vs_pg" in r else "—",
                 fmt_ratio(r["edge_vs_pg"]) if "edge_vs_pg" in r else "—",
                 fmt_ratio(r["edge_vs_grpc"]) if "edge_vs_grpc" in r else "—",
                 fmt_num(r["grpc"]["server_cpu"], 2),
@@ -171,14 +173,16 @@ def section_refresh(data: dict[str, Any] | None) -> str:
     s = data["settings"]
     notes = "\n".join(f"* {n}" for n in data.get("notes", []))
     errors = {
-        n: {k: r[k]["errors"] for k in ("edge", "grpc", "pg") if k in r}
+        n: {k: r[k]["errors"] for k in ("edge", "grpc", "pg", "echo") if k in r}
         for n, r in data["results"].items()
     }
     stmts = "\n".join(f"    {x}" for x in data["statements_per_rotation"])
     return f"""## 3. Refresh rotation (HTTP edge → gRPC → PostgreSQL)
 
 Command: `{data["command"]}`. Each virtual user owns one session and rotates its own chain in a
-closed loop. identity and the edge are pinned to core {s["server_cpus"]}, the load generator and
+closed loop. identity, the edge and the echo server (bench/echo.py: a grpc.aio handler
+answering its request bytes, the floor of any Python gRPC server; same request bytes and
+metadata) are pinned to core {s["server_cpus"]}, the load generator and
 the asyncpg ceiling loop to core {s["client_cpus"]}; PostgreSQL is not pinned. {s["repeats"]}
 repeats × {s["duration_s"]} s (after {s["warmup_s"]} s warm-up) per contender, shuffled within a
 repeat. The PostgreSQL ceiling runs the same statements per rotation as identity (compiled
@@ -195,7 +199,9 @@ pool {s["pg_pool"]}:
                 "edge: rotations/s; p50 / p99",
                 "gRPC Refresh: rotations/s; p50 / p99",
                 "PostgreSQL ceiling: rotations/s; p50 / p99",
+                "gRPC echo (no work): calls/s; p50 / p99",
                 "gRPC ÷ ceiling",
+                "echo ÷ ceiling",
                 "edge ÷ ceiling",
                 "edge ÷ gRPC",
                 "identity CPU (cores) under gRPC load",

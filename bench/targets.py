@@ -21,7 +21,11 @@ Rows = Callable[[Data], list[tuple[str, Stats]]]
 
 def _each(field: str, under: str = "") -> Rows:
     """`results[key][field]` (or `results[key][under][field]`) for every key of the results."""
-    return lambda d: [(k, r[under][field] if under else r[field]) for k, r in d["results"].items()]
+    return lambda d: [
+        (k, (r[under] if under else r)[field])
+        for k, r in d["results"].items()
+        if field in (r[under] if under else r)  # a result recorded before the field existed
+    ]
 
 
 def _at(key: str, field: str) -> Rows:
@@ -127,6 +131,10 @@ REFRESH_VS_CEILING = Target(
     "grpc_vs_pg", "refresh", "gRPC Refresh ÷ PostgreSQL ceiling, {key} users",
     _each("grpc_vs_pg"), 0.6, each="users",
 )  # fmt: skip
+ECHO_VS_CEILING = Target(
+    "echo_vs_pg", "refresh", "gRPC echo (no work) ÷ PostgreSQL ceiling, {key} users",
+    _each("echo_vs_pg"), each="users",
+)  # fmt: skip
 ROTATION_CPU = Target(
     "identity_ms_per_rotation", "refresh", "identity CPU per gRPC rotation, ms, {key} users",
     _each("cpu_ms_per_call", "grpc"), 1.0, higher_is_better=False, each="users",
@@ -221,6 +229,7 @@ TARGETS: tuple[Target, ...] = (
     INTROSPECT_P99,
     INTROSPECT_SQL,
     REFRESH_VS_CEILING,
+    ECHO_VS_CEILING,
     ROTATION_CPU,
     EDGE_ROTATION_CPU,
     LOGINS_VS_PARALLEL,
@@ -256,7 +265,7 @@ def summary_rows(results: dict[str, Data | None]) -> list[list[str]]:
             out += [row for rows in per_target for _, row in rows]
             continue
         for i in range(len(per_target[0])):
-            out += [rows[i][1] for rows in per_target]
+            out += [rows[i][1] for rows in per_target if i < len(rows)]
     return out
 
 

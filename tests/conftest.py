@@ -232,6 +232,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     from identity.logs import quiet_drivers
 
     quiet_drivers()
+    # The test clients' own logs (not the servers') print what tests send on purpose: httpcore's
+    # DEBUG wire log whole header blocks (a Set-Cookie with a refresh token), httpx's INFO line
+    # full URLs (a token in a query string). The run-wide leak check must see the servers' lines,
+    # not these, in whichever subset of the suite runs. urllib3 is schemathesis's client.
+    for client_logger in ("httpcore", "httpx", "urllib3"):
+        logging.getLogger(client_logger).setLevel(logging.WARNING)
 
 
 def pytest_collection_modifyitems(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from asyncpg import exceptions as pg_exc
 from sqlalchemy import exc as sa_exc
 
 from identity.domain.errors import AlreadyExists, IdentityError, Unavailable
@@ -15,6 +16,17 @@ log = logging.getLogger(__name__)
 # intervention (shutdown, statement timeout), 58 system error; 55000 is what PostgreSQL says
 # when a database does not accept connections.
 _UNAVAILABLE_STATES = ("08", "53", "57", "58", "55000")
+
+
+def _closed_connection(error: BaseException) -> bool:
+    """asyncpg's word for a connection that cannot serve: closed (InterfaceError), or left
+    mid-operation by an interrupted statement (InternalClientError: "another operation is in
+    progress"; SQLAlchemy reports the same as its InterfaceError)."""
+    if isinstance(error, pg_exc.InternalClientError):
+        return True
+    return isinstance(error, pg_exc.InterfaceError) and not isinstance(
+        error, pg_exc.DataError | pg_exc.ClientConfigurationError
+    )
 
 
 def _causes(error: BaseException) -> list[BaseException]:
@@ -42,6 +54,8 @@ def translate(error: BaseException) -> IdentityError | None:
     state = _sqlstate(chain)
     unavailable = (
         isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
+        # asyncpg's own, from the statements it sends directly (persistence/prepared.py).
+        or _closed_connection(error)
         or (isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated)
         or (state is not None and state.startswith(_UNAVAILABLE_STATES))
         or any(isinstance(c, OSError | TimeoutError) for c in chain)

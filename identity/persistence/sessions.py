@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from identity.domain.authentication import Authentication
 from identity.domain.refresh import ClientInfo, PresentedToken
 from identity.domain.sessions import SessionView
+from identity.persistence.prepared import Prepared, driver_of
 from identity.persistence.rows import refresh_token_row
 from identity.persistence.tables import refresh_tokens, sessions, users
 
@@ -118,14 +120,23 @@ _RECORD_ROTATION = _ADVANCE_SESSION.add_cte(
     .on_conflict_do_nothing()
     .cte("new_token")
 )
-# A rotation on PostgreSQL, in the order it runs (bench.refresh sends the same as its ceiling).
-ROTATION_STATEMENTS = (_CONSUME_AND_READ, _RECORD_ROTATION)
+# A rotation on PostgreSQL, in the order it runs, sent by asyncpg itself (prepared.py says why;
+# bench.refresh sends the same as its ceiling).
+ROTATION_STATEMENTS = (Prepared(_CONSUME_AND_READ), Prepared(_RECORD_ROTATION))
+_PG_CONSUME_AND_READ, _PG_RECORD_ROTATION = ROTATION_STATEMENTS
 _INSERT_SUCCESSOR_SQLITE = insert(refresh_tokens).prefix_with("OR IGNORE", dialect="sqlite")
 
 
 class SqlSessions:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+        self._driver: asyncpg.Connection | None = None
+
+    async def _pg(self) -> asyncpg.Connection:
+        """The asyncpg connection for the hot statements (PostgreSQL), looked up once."""
+        if self._driver is None:
+            self._driver = await driver_of(self._conn)
+        return self._driver
 
     async def consume_refresh_token(
         self, digest: bytes, now: datetime, client: ClientInfo
@@ -141,23 +152,23 @@ class SqlSessions:
             "b_used_user_agent": client.user_agent,
         }
         if self._conn.dialect.name == "postgresql":
-            row = (await self._conn.execute(_CONSUME_AND_READ, binds)).first()
-            if row is not None and row.won:
+            record = await _PG_CONSUME_AND_READ.fetchrow(await self._pg(), binds)
+            if record is not None and record["won"]:
                 # The snapshot predates this call's own UPDATE: the use is this call's.
-                return _presented(row, consumed_now=True, used_at=now, used_by=client)
+                return _presented(record, consumed_now=True, used_at=now, used_by=client)
         else:
             won = (await self._conn.execute(_CONSUME_TOKEN, binds)).first() is not None
             if won:
                 row = (await self._conn.execute(_PRESENTED_TOKEN, {"b_digest": digest})).first()
                 assert row is not None  # the UPDATE just matched it
-                return _presented(row, consumed_now=True, used_at=now, used_by=client)
+                return _presented(row._mapping, consumed_now=True, used_at=now, used_by=client)
         # Not consumed by this call: read the facts in a statement of its own. After a lost race
         # the winner has committed, so its use and its successor are visible to this statement.
         row = (await self._conn.execute(_PRESENTED_TOKEN, {"b_digest": digest})).first()
         if row is None:
             return None
         return _presented(
-            row,
+            row._mapping,
             consumed_now=False,
             used_at=row.used_at,
             # An unused token has no user yet (NULL columns): the empty client.
@@ -179,7 +190,7 @@ class SqlSessions:
             "b_idle_expires_at": idle_expires_at,
         }
         if self._conn.dialect.name == "postgresql":
-            await self._conn.execute(_RECORD_ROTATION, {**binds, "b_digest": digest})
+            await _PG_RECORD_ROTATION.execute(await self._pg(), {**binds, "b_digest": digest})
             return
         await self._conn.execute(
             _INSERT_SUCCESSOR_SQLITE, refresh_token_row(digest, session_id, generation, now)
@@ -256,23 +267,27 @@ class SqlSessions:
         return None if row is None else _session_view(row)
 
 
-def _presented(row: Any, consumed_now: bool, used_at: Any, used_by: ClientInfo) -> PresentedToken:
+def _presented(
+    row: Mapping[Any, Any], consumed_now: bool, used_at: Any, used_by: ClientInfo
+) -> PresentedToken:
+    """The facts of a presented token from a row of _PRESENTED_TOKEN's columns: SQLAlchemy's
+    (its ._mapping) or asyncpg's Record."""
     return PresentedToken(
-        session_id=row.session_id,
-        user_id=row.user_id,
-        client_id=row.client_id,
-        generation=row.generation,
+        session_id=row["session_id"],
+        user_id=row["user_id"],
+        client_id=row["client_id"],
+        generation=row["generation"],
         consumed_now=consumed_now,
         used_at=used_at,
         used_by=used_by,
-        session_revoked=row.revoked_at is not None,
-        idle_expires_at=row.idle_expires_at,
-        absolute_expires_at=row.absolute_expires_at,
-        successor_used_at=row.successor_used_at,
-        successor_issued=bool(row.successor_issued),
-        secret_enc=row.secret_enc,
-        email_verified=bool(row.email_verified),
-        authentication=Authentication.from_stored(row.amr, row.auth_time),
+        session_revoked=row["revoked_at"] is not None,
+        idle_expires_at=row["idle_expires_at"],
+        absolute_expires_at=row["absolute_expires_at"],
+        successor_used_at=row["successor_used_at"],
+        successor_issued=bool(row["successor_issued"]),
+        secret_enc=row["secret_enc"],
+        email_verified=bool(row["email_verified"]),
+        authentication=Authentication.from_stored(row["amr"], row["auth_time"]),
     )
 
 

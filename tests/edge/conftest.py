@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from tests.conftest import Running, StartIdentity
 from tests.edge.support import Edge, register_and_login, running_edge
-
-# The test client's own logs (not the edge's) print what tests send on purpose: httpcore's
-# DEBUG wire log whole header blocks, httpx's INFO line full URLs (a token in a query string,
-# test_tokens_are_accepted_only_in_the_authorization_header). The run-wide log-leak check must
-# see the edge's lines, not these. urllib3 is schemathesis's client (test_schemathesis.py).
-logging.getLogger("httpcore").setLevel(logging.WARNING)
-logging.getLogger("httpx").setLevel(logging.WARNING)
-logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
