@@ -8,19 +8,20 @@ again at once turns into a storm of such calls taking CPU from the hashes the qu
 So the edge learns from the refusal: for the Retry-After it was given, it sends identity no more
 hashing calls than it had in flight when identity refused one (less that one), and answers the
 rest itself with the same 429 identity would have sent. A call finishing frees a place. When the
-Retry-After has passed the bound goes if the edge uses under half of it; otherwise it grows by a
-quarter for another Retry-After, and identity's next refusal sets it again. Clients that try
-again at once (ignoring Retry-After) thus cost identity about one refused call per Retry-After,
-not one each, and the bound follows identity's room as it changes (another edge's storm ending,
-a worker added).
+Retry-After has passed the bound goes if the edge uses under half of it; otherwise it grows by
+half (at least 8) for another Retry-After, and identity's next refusal sets it again. Clients
+that try again at once (ignoring Retry-After) thus cost identity a few refused calls per
+Retry-After, not one each, and the bound follows identity's room as it changes (another edge's
+storm ending, a worker added). Every call that has identity hash a password takes a place:
+login, registration, password change and reset, change of address, TOTP enrolment.
 
 Only `overloaded` teaches this. identity's other RESOURCE_EXHAUSTED, the login throttle of one
 account or address (`rate_limited`), says nothing about other logins: learning from it would
 let one throttled attacker shut everybody out.
 
 With several identity processes (`identity serve --workers`) one of them may refuse while
-another has room; the edge then holds back a little early, until its bound grows back (a quarter
-per Retry-After, one second from identity today). Each edge learns on its own.
+another has room; the edge then holds back a little early, until its bound grows back (by half
+per Retry-After, one second from identity today). Each edge process learns on its own.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ import grpc
 
 from edge_http.problems import IdentityCallError
 from identity.wire import CODE_OVERLOADED
+
+GROWTH_FLOOR = 8
 
 
 class ShedAtEdge(IdentityCallError):
@@ -84,9 +87,12 @@ class HashAdmission:
                 # bound dropped then would let every waiting client through at once.)
                 self._limit = 0
                 return
-            # Still at the bound after a whole Retry-After: try a quarter more (identity may
-            # have room now). If it has not, its refusal sets the bound again (_learn).
-            self._limit += max(1, self._limit // 4)
+            # Still at the bound after a whole Retry-After: try half as many again, at least
+            # GROWTH_FLOOR more (identity may have room now: a bound learned low, say while other
+            # edges filled identity's queue, is back above a hundred within seven periods). If it
+            # has no room, its refusal sets the bound again (_learn): a storm that ignores
+            # Retry-After costs identity at most that growth in refused calls per period.
+            self._limit += max(GROWTH_FLOOR, self._limit // 2)
             self._until = now + self._period
         if self._in_flight >= self._limit:
             raise ShedAtEdge(retry_after=max(1, math.ceil(self._until - now)))

@@ -225,8 +225,10 @@ class IdentityClient:
         call: Callable[[], Awaitable[Resp]],
         success: Callable[[Resp], str],
     ) -> Resp:
-        """A call that has identity hash a password (login, registration), through the edge's
-        admission: while identity's hash queue is known to be full, refused here before any
+        """A call that has identity hash a password (login, registration, a password change or
+        reset, a change of address or a TOTP enrolment, which confirm the password), through
+        the edge's admission: all of them share identity's hash queue, so all of them count in
+        flight and teach the bound; while the queue is known to be full, refused here before any
         other work, and counted as `shed`."""
         try:
             with self.hashing.place():
@@ -253,8 +255,11 @@ class IdentityClient:
 
     async def reset_password(self, token: str, password: str, client: ClientContext) -> None:
         request = pb.ResetPasswordRequest(token=token, new_password=password)
-        call = self._call("ResetPassword", request, pb.ResetPasswordResponse, client)
-        await self._counted("password_reset", call)
+        await self._hashing(
+            "password_reset",
+            lambda: self._call("ResetPassword", request, pb.ResetPasswordResponse, client),
+            _succeeded,
+        )
 
     async def verify_email(self, token: str, client: ClientContext) -> None:
         request = pb.VerifyEmailRequest(token=token)
@@ -272,8 +277,11 @@ class IdentityClient:
         request = pb.ChangeEmailRequest(
             access_token=access_token, new_email=new_email, password=password
         )
-        call = self._call("ChangeEmail", request, pb.ChangeEmailResponse, client)
-        await self._counted("change_email", call)
+        await self._hashing(
+            "change_email",
+            lambda: self._call("ChangeEmail", request, pb.ChangeEmailResponse, client),
+            _succeeded,
+        )
 
     async def confirm_email_change(self, token: str, client: ClientContext) -> None:
         request = pb.ConfirmEmailChangeRequest(token=token)
@@ -305,8 +313,13 @@ class IdentityClient:
         self, access_token: str, password: str, client: ClientContext
     ) -> TotpEnrollment:
         request = pb.BeginTotpEnrollmentRequest(access_token=access_token, password=password)
-        call = self._call("BeginTotpEnrollment", request, pb.BeginTotpEnrollmentResponse, client)
-        answer = await self._counted("totp_enroll", call)
+        answer = await self._hashing(
+            "totp_enroll",
+            lambda: self._call(
+                "BeginTotpEnrollment", request, pb.BeginTotpEnrollmentResponse, client
+            ),
+            _succeeded,
+        )
         return TotpEnrollment(answer.secret, answer.otpauth_uri, answer.qr_svg)
 
     async def confirm_totp_enrollment(
@@ -381,8 +394,12 @@ class IdentityClient:
         request = pb.ChangePasswordRequest(
             access_token=access_token, current_password=current, new_password=new
         )
-        call = self._call("ChangePassword", request, pb.ChangePasswordResponse, client)
-        return (await self._counted("change_password", call)).revoked_sessions
+        answer = await self._hashing(
+            "change_password",
+            lambda: self._call("ChangePassword", request, pb.ChangePasswordResponse, client),
+            _succeeded,
+        )
+        return answer.revoked_sessions
 
     async def is_ready(self) -> bool:
         """Identity answers: the standard health check, or GetJwks where health is missing."""

@@ -88,30 +88,51 @@ def test_after_the_retry_after_the_bound_goes_once_the_edge_uses_under_half_of_i
     refuse(admission, overloaded(retry_after=1))  # identity took the 8: bound 8
     release(places[:4])
     clock.now += 1.0
-    places = places[4:] + hold(admission, 6)  # 4 in flight, not under half: bound 10
+    places = places[4:] + hold(admission, 12)  # 4 in flight, not under half: bound 8 + 8
     with pytest.raises(ShedAtEdge):
         hold(admission, 1)
-    release(places[:6])
+    release(places[:9])
     clock.now += 1.0
-    places = places[6:] + hold(admission, 50)  # 4 in flight of 10: no bound any more
+    places = places[9:] + hold(admission, 50)  # 7 in flight of 16: no bound any more
     release(places)
 
 
-def test_still_at_the_bound_after_the_retry_after_it_grows_by_a_quarter():
+def test_still_at_the_bound_after_the_retry_after_it_grows_by_half_at_least_eight():
     clock = Clock()
     admission = HashAdmission(clock)
-    places = hold(admission, 8)
-    refuse(admission, overloaded(retry_after=1))  # identity took the 8: bound 8, at it
+    places = hold(admission, 20)
+    refuse(admission, overloaded(retry_after=1))  # identity took the 20: bound 20, at it
     clock.now += 1.0
-    places += hold(admission, 2)  # 8 + 8 // 4 = 10 for the next second
+    places += hold(admission, 10)  # 20 + 20 // 2 = 30 for the next second
     with pytest.raises(ShedAtEdge) as shed:
         hold(admission, 1)
     assert shed.value.retry_after == 1
     release(places[:1])
     places = places[1:]
-    refuse(admission, overloaded(retry_after=1))  # the tenth: identity had no room for it
+    refuse(admission, overloaded(retry_after=1))  # the thirtieth: identity had no room for it
     with pytest.raises(ShedAtEdge):
-        hold(admission, 1)  # bound 9 again, 9 in flight
+        hold(admission, 1)  # bound 29 again, 29 in flight
+    release(places)
+
+
+def test_a_bound_learned_low_grows_back_quickly():
+    """Learned while other callers filled identity's queue (other edges, other edge processes):
+    this edge had one call in flight. While it stays at its bound, the bound grows by at least
+    eight a period, by half once larger."""
+    clock = Clock()
+    admission = HashAdmission(clock)
+    refuse(admission, overloaded(retry_after=1))  # bound 1
+    places = hold(admission, 1)
+    bounds = []
+    for _ in range(7):
+        clock.now += 1.0
+        while True:
+            try:
+                places += hold(admission, 1)
+            except ShedAtEdge:
+                break
+        bounds.append(admission.in_flight)
+    assert bounds == [9, 17, 25, 37, 55, 82, 123]
     release(places)
 
 
@@ -133,7 +154,7 @@ def test_clients_trying_again_at_once_reach_identity_about_once_a_retry_after():
         for place in attempts:  # identity has no more room: it refuses each
             error = overloaded(retry_after=1)
             place.__exit__(type(error), error, None)  # type: ignore[attr-defined]
-    assert sent == 50
+    assert sent == 50 * 8  # the growth of each period, refused again; not the 100 attempts
     release(places)
 
 
