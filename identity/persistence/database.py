@@ -19,7 +19,7 @@ from sqlalchemy.util import await_only
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 STATEMENT_TIMEOUT_MS = 5000
 # A pooled connection idle for longer than this is pinged before it is handed out; a ping not
-# answered within PING_TIMEOUT_S (a ";" takes milliseconds) replaces the connection.
+# answered within PING_TIMEOUT_S (a "SELECT 1" takes milliseconds) replaces the connection.
 PING_IF_IDLE_FOR_S = 1.0
 PING_TIMEOUT_S = 1.0
 PING = "SELECT 1"
@@ -60,7 +60,8 @@ def _check_connections_on_checkout(engine: AsyncEngine) -> None:
     restart, a killed backend) is already marked closed by asyncpg, which reads its socket while
     it sits in the pool, so it is replaced for free; only one idle for over PING_IF_IDLE_FOR_S
     (which may have been cut without a word, by a firewall say) is pinged. A connection that dies
-    silently while busy fails its statement: UNAVAILABLE, and SQLAlchemy invalidates the pool.
+    silently while busy fails its statement: UNAVAILABLE; SQLAlchemy invalidates the pool, or, for
+    the hot statements asyncpg sends itself (prepared.py), that connection is terminated.
     """
 
     @event.listens_for(engine.sync_engine, "checkin")

@@ -24,9 +24,8 @@ def _closed_connection(error: BaseException) -> bool:
     progress"; SQLAlchemy reports the same as its InterfaceError)."""
     if isinstance(error, pg_exc.InternalClientError):
         return True
-    return isinstance(error, pg_exc.InterfaceError) and not isinstance(
-        error, pg_exc.DataError | pg_exc.ClientConfigurationError
-    )
+    # Not its ValueErrors (wrong arguments, a bad configuration): a bug, not an outage.
+    return isinstance(error, pg_exc.InterfaceError) and not isinstance(error, ValueError)
 
 
 def _causes(error: BaseException) -> list[BaseException]:

@@ -46,9 +46,12 @@ class Prepared:
         assert isinstance(compiled, SQLCompiler)
         self.sql = str(compiled)
         self._names = tuple(compiled.positiontup or ())
-        self._fixed = dict(compiled.params)
+        # The literals the statement carries (`generation + 1`); the others must be given.
+        self._fixed = {name: b.value for name, b in compiled.binds.items() if not b.required}
 
     def args(self, binds: Mapping[str, Any]) -> list[Any]:
+        """The arguments in order; a bound parameter missing from `binds` is a KeyError (never
+        a silent NULL), a literal the statement carries (`generation + 1`) comes from it."""
         return [binds[n] if n in binds else self._fixed[n] for n in self._names]
 
     async def fetchrow(
@@ -89,4 +92,7 @@ async def driver_of(conn: AsyncConnection) -> asyncpg.Connection:
         raise (translate(error) or error) from None
     driver = raw.driver_connection
     assert isinstance(driver, asyncpg.Connection), "the asyncpg dialect only"
+    # Only an autocommit unit of work may send these: outside SQLAlchemy's transaction, a
+    # statement here would commit on its own in the middle of one.
+    assert getattr(raw.dbapi_connection, "autocommit", False), "autocommit units of work only"
     return driver
