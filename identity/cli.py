@@ -17,17 +17,10 @@ from sqlalchemy.engine import make_url
 from identity import dev_server, logs, runtime
 from identity.app import IdentityApp
 from identity.config import DATA_DIR, LOG_LEVEL, WORKERS, Settings
-from identity.config_schema import declared
 from identity.domain.errors import ConfigurationError, IdentityError
 from identity.persistence.database import migrate
 from identity.runtime import catch_stop_signals, freeze_startup_objects, until_signal
-from identity.workers import (
-    Workers,
-    available_cores,
-    hash_threads_per_worker,
-    parent_gone,
-    serve_metrics,
-)
+from identity.workers import Workers, available_cores, parent_gone, serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +79,6 @@ def serve_workers(settings: Settings, count: int) -> int:
     workers do not race for it, serves their metrics, and returns when all have stopped."""
     asyncio.run(_with_app(settings, lambda app: app.keyring.start()))
     env = {k: v for k, v in os.environ.items() if k != "IDENTITY_METRICS_LISTEN"}
-    # One hash thread per core for the whole host, shared out: each worker's default is its
-    # share, not every core. Four Argon2 threads on two cores (two workers, two threads each)
-    # hashed at a third of the rate of two (bench.login_overload): each 19 MiB hash keeps
-    # evicting the others' memory when they take turns on a core.
-    hash_workers = next(v for f, v in declared(Settings) if f.name == "hash_workers")
-    env.setdefault(hash_workers.name, str(hash_threads_per_worker(count)))
     workers = Workers([sys.executable, "-m", "identity.cli", "serve"], count, env)
     if settings.metrics_listen:
         port = serve_metrics(settings.metrics_listen, workers.metrics_dir)

@@ -166,10 +166,10 @@ class Settings(AccountLifecycleSettings):
         "IDENTITY_HASH_WORKERS",
         INTEGER,
         max(1, os.cpu_count() or 1),
-        "concurrent password hashes, per process",
+        "concurrent password hashes",
         low=1,
         high=256,
-        default_doc="number of cores; with `--workers N`, cores ÷ N each (at least 1)",
+        default_doc="number of cores",
     )
     hash_queue: int = setting(
         "IDENTITY_HASH_QUEUE",

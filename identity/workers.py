@@ -48,11 +48,6 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def hash_threads_per_worker(workers: int) -> int:
-    """Each worker's share of the host's password-hash threads: one per core in all."""
-    return max(1, available_cores() // workers)
-
-
 async def parent_gone(parent: int) -> None:
     """Returns once the process `parent` is no longer this one's parent: a worker whose parent
     was killed (SIGKILL cannot be forwarded) drains and stops rather than serve on, orphaned."""

@@ -20,7 +20,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from identity.v1 import admin_pb2, admin_pb2_grpc, identity_pb2_grpc
 from identity.v1 import identity_pb2 as pb
-from identity.workers import hash_threads_per_worker
 from tests.conftest import PASSWORD, TEST_MASTER_KEY, remember
 from tests.edge.support import edge_client
 from tests.faults.processes import ServeProcess, accepted_connections, free_port
@@ -114,38 +113,6 @@ async def test_two_workers_serve_one_port_and_a_revocation_reaches_the_other_wit
         )
         for channel in channels.values():
             await channel.close()
-
-
-def _hash_threads(pid: int) -> int:
-    """The password-hash threads a process has started: the ones running nicer than its main
-    thread (identity.services.hashing lowers their priority; Python does not name OS threads)."""
-    nice = {}
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/stat") as stat:
-                nice[int(task)] = int(stat.read().rsplit(")", 1)[1].split()[16])
-        except OSError:
-            continue
-    return sum(value > nice[pid] for value in nice.values())
-
-
-async def test_the_workers_share_one_hash_thread_per_core(pg):
-    """Two workers on this host's cores start at most cores ÷ 2 hash threads each, not one per
-    core each: more Argon2 threads than cores hash far slower (19 MiB each, taking turns)."""
-    async with workers_serving(pg) as (server, credentials):
-        channels = await channel_per_worker(server)
-        (pid, channel), *_ = channels.items()
-        stub = identity_pb2_grpc.IdentityServiceStub(channel)
-        edge = (("authorization", f"Bearer {credentials['edge']}"),)
-        email = f"threads-{os.urandom(4).hex()}@example.com"
-        await stub.Register(pb.RegisterRequest(email=email, password=PASSWORD), metadata=edge)
-        request = pb.LoginRequest(email=email, password=PASSWORD)
-        answers = await asyncio.gather(*(stub.Login(request, metadata=edge) for _ in range(6)))
-        for answer in answers:
-            remember(answer.access_token, answer.refresh_token)
-        assert _hash_threads(pid) == hash_threads_per_worker(2)
-        for open_channel in channels.values():
-            await open_channel.close()
 
 
 async def test_the_edge_spreads_its_calls_over_every_worker(pg):
