@@ -200,7 +200,7 @@ OVERLOAD_VS_PARALLEL = Target(
 )  # fmt: skip
 OVERLOAD_429 = Target(
     "refused_below_queue", "login_overload", "429 answers at {key} clients (below the queue)",
-    _clients("refused_429", below=DEFAULT_HASH_QUEUE + 1), 0.0, higher_is_better=False, digits=0,
+    _clients("refused_429", below=DEFAULT_HASH_QUEUE), 0.0, higher_is_better=False, digits=0,
 )  # fmt: skip
 REFUSAL_CPU = Target(
     "identity_us_per_refusal", "login_overload",
