@@ -88,7 +88,6 @@ class IdentityApp:
             workers=settings.hash_workers,
             max_waiting=settings.hash_queue,
             priority=settings.hash_priority,
-            max_wait=settings.hash_max_wait,
         )
         lifetimes = SessionLifetimes(idle=settings.session_idle, absolute=settings.session_absolute)
         password_policy = PasswordPolicy(min_length=settings.password_min_length)

@@ -17,7 +17,6 @@ from identity.config_schema import (
     DAYS,
     HIDDEN,
     INTEGER,
-    NUMBER,
     PATH,
     SECONDS,
     TEXT,
@@ -36,7 +35,6 @@ from identity.config_schema import (
 )
 from identity.domain.errors import ConfigurationError
 from identity.domain.hash_params import (
-    DEFAULT_HASH_MAX_WAIT,
     DEFAULT_HASH_QUEUE,
     HASH_PRIORITIES,
     MIN_MEMORY_KIB,
@@ -178,15 +176,6 @@ class Settings(AccountLifecycleSettings):
         "logins that may wait for a hash thread, per process; beyond, RESOURCE_EXHAUSTED at once",
         low=0,
         high=100_000,
-    )
-    hash_max_wait: float = setting(
-        "IDENTITY_HASH_MAX_WAIT",
-        NUMBER,
-        DEFAULT_HASH_MAX_WAIT,
-        "seconds a login may expect to wait for a hash thread (the queue ahead times the measured"
-        " hash time); beyond, RESOURCE_EXHAUSTED at once. Keep it under the edge's deadline",
-        low=0.01,
-        high=600,
     )
     hash_priority: str = setting(
         "IDENTITY_HASH_PRIORITY",

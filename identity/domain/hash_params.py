@@ -24,16 +24,9 @@ HASH_PRIORITIES = ("low", "idle")  # the first is the default
 # be refused (issue 19), but the kernel gives each of the edge's connections to one worker
 # (SO_REUSEPORT hashing), so the workers' shares are seldom even: with 4 connections to 2 workers
 # a 3:1 split is the likeliest. Twice 64 keeps 64 per worker, on average, from a refusal whatever
-# the split. How long the last may wait is bounded apart (below).
+# the split. (A bound on the expected wait, under the edge's deadline, was tried and taken out:
+# measured from the hashes' wall time it fed on itself, bench/findings.md "Login overload".)
 DEFAULT_HASH_QUEUE = 128
-# Seconds a new call may expect to wait for a hash thread (IDENTITY_HASH_MAX_WAIT): the queue
-# ahead of it, shared by the threads, times the measured time of a hash. The count above bounds
-# memory and tasks; this bounds the wait, which grows with the host's load (several worker
-# processes share its cores, so a hash takes longer when all are busy). It stays under the edge's
-# 5 s deadline (EDGE_GRPC_DEADLINE_SECONDS) with room for the hash and the database: a call
-# refused at once is a 429 the edge learns from, a call that waits past the deadline a 503
-# after five seconds.
-DEFAULT_HASH_MAX_WAIT = 4.0
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Argon2id password hashing in a bounded pool off the event loop: a bounded queue waits for a
-hash thread, and a call beyond it, or one that would wait too long, is refused at once."""
+hash thread, and a call beyond it is refused at once."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
@@ -18,26 +17,18 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from identity import metrics
 from identity.domain.errors import Overloaded
-from identity.domain.hash_params import (
-    DEFAULT_HASH_MAX_WAIT,
-    DEFAULT_HASH_QUEUE,
-    HASH_PRIORITIES,
-    Argon2Params,
-)
+from identity.domain.hash_params import DEFAULT_HASH_QUEUE, HASH_PRIORITIES, Argon2Params
 
 R = TypeVar("R")
 HASH_THREAD_NICENESS = 10  # what the priorities in HASH_PRIORITIES mean: see their comment
-# How quickly the measured hash time follows a change (a moving average over ~5 hashes).
-_HASH_TIME_WEIGHT = 0.2
 # Set while a task holds a place taken by `admission()`: its hashes use that place.
 _ADMITTED: ContextVar[bool] = ContextVar("hash_admitted", default=False)
 
 
 class PasswordHashing:
     """At most `workers` hashes run at once (argon2-cffi releases the GIL); at most `max_waiting`
-    more wait for a thread, in order, and none that would expect to wait over `max_wait` seconds;
-    beyond that a call fails at once with Overloaded, so a login storm cannot exhaust memory or
-    tasks (each running hash holds `memory_kib`) nor keep callers waiting past their deadline."""
+    more wait for a thread, in order; beyond that a call fails at once with Overloaded, so a
+    login storm cannot exhaust memory or tasks (each running hash holds `memory_kib`)."""
 
     def __init__(
         self,
@@ -45,7 +36,6 @@ class PasswordHashing:
         workers: int | None = None,
         max_waiting: int = DEFAULT_HASH_QUEUE,
         priority: str = HASH_PRIORITIES[0],
-        max_wait: float = DEFAULT_HASH_MAX_WAIT,
     ) -> None:
         if priority not in HASH_PRIORITIES:
             raise ValueError(f"priority: one of {', '.join(HASH_PRIORITIES)}")
@@ -66,12 +56,9 @@ class PasswordHashing:
             initargs=(priority == "idle",),
         )
         self._in_flight = 0
-        self._max_wait = max_wait
         # A hash of a random password: verifying against it makes an unknown email cost the
-        # same as a wrong password. Its time is the first measure of a hash.
-        started = time.perf_counter()
+        # same as a wrong password.
         self._dummy = self._hasher.hash(os.urandom(16).hex())
-        self._hash_seconds = time.perf_counter() - started
 
     @contextlib.contextmanager
     def admission(self) -> Iterator[None]:
@@ -90,14 +77,8 @@ class PasswordHashing:
             _ADMITTED.reset(admitted)
             self._leave()
 
-    def expected_wait(self) -> float:
-        """Seconds a call admitted now would wait for a hash thread: the calls ahead of it beyond
-        the threads, shared by the threads, each taking the measured time of a hash."""
-        ahead = max(0, self._in_flight - self._workers + 1)
-        return ahead / self._workers * self._hash_seconds
-
     def _enter(self) -> None:
-        if self._in_flight >= self._max_in_flight or self.expected_wait() > self._max_wait:
+        if self._in_flight >= self._max_in_flight:
             metrics.HASH_SHED.inc()
             raise Overloaded(retry_after=1)
         self._in_flight += 1
@@ -110,22 +91,12 @@ class PasswordHashing:
     async def _run(self, fn: Callable[..., R], *args: str) -> R:
         loop = asyncio.get_running_loop()
         if _ADMITTED.get():
-            return await loop.run_in_executor(self._pool, self._timed, fn, *args)
+            return await loop.run_in_executor(self._pool, fn, *args)
         self._enter()
         try:
-            return await loop.run_in_executor(self._pool, self._timed, fn, *args)
+            return await loop.run_in_executor(self._pool, fn, *args)
         finally:
             self._leave()
-
-    def _timed(self, fn: Callable[..., R], *args: str) -> R:
-        """fn in a hash thread, its wall time folded into the measured hash time: it includes
-        what the host's other work takes from the thread, which is what a waiting call waits."""
-        started = time.perf_counter()
-        try:
-            return fn(*args)
-        finally:
-            elapsed = time.perf_counter() - started
-            self._hash_seconds += (elapsed - self._hash_seconds) * _HASH_TIME_WEIGHT
 
     async def hash(self, password: str) -> str:
         return await self._run(self._hasher.hash, password)

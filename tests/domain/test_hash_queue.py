@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from identity.domain.errors import Overloaded
-from identity.domain.hash_params import DEFAULT_HASH_MAX_WAIT, DEFAULT_HASH_QUEUE, Argon2Params
+from identity.domain.hash_params import DEFAULT_HASH_QUEUE, Argon2Params
 from identity.domain.refresh import ClientInfo
 from identity.services.hashing import PasswordHashing
 from identity.v1 import identity_pb2 as pb
@@ -120,30 +120,3 @@ async def test_concurrent_logins_up_to_the_queue_all_succeed(start_identity, uni
         await s.stub.Register(pb.RegisterRequest(email=email, password=PASSWORD), metadata=s.md())
     answers = await asyncio.gather(*(login(s, email) for email in emails))
     assert all(answer.access_token for answer in answers)
-
-
-async def test_a_call_that_would_wait_longer_than_max_wait_is_refused_at_once():
-    """DESIGN section 5: the pool sheds when its queue wait grows, not only when it is full. One
-    thread, room for a hundred waiting, but no wait allowed: the first call runs, the second,
-    which would wait one hash, is refused."""
-    pool = PasswordHashing(Argon2Params(), workers=1, max_waiting=100, max_wait=0.001)
-    try:
-        stored = await pool.hash(PASSWORD)
-        assert pool.expected_wait() == 0
-        running = asyncio.ensure_future(pool.verify(stored, PASSWORD))
-        await asyncio.sleep(0)  # it took the thread
-        assert pool.expected_wait() > 0.001  # one hash ahead: milliseconds
-        with pytest.raises(Overloaded):
-            await pool.verify(stored, PASSWORD)
-        assert await running
-    finally:
-        pool.close()
-
-
-def test_the_default_wait_bound_is_inside_the_edges_deadline():
-    """A call refused at once is a 429 the edge learns from; one left waiting past the edge's
-    deadline is a 503 after it, the hash done for nobody."""
-    from edge_http.config import EdgeSettings
-
-    deadline = EdgeSettings.__dataclass_fields__["grpc_deadline_seconds"].default
-    assert DEFAULT_HASH_MAX_WAIT + 0.5 < deadline
