@@ -36,6 +36,8 @@ import grpc
 from edge_http.problems import IdentityCallError
 from identity.wire import CODE_OVERLOADED
 
+# How much a bound still hit after a Retry-After grows at least (else by half): a bound learned
+# at 1 is back above a hundred within seven periods.
 GROWTH_FLOOR = 8
 
 
@@ -47,7 +49,7 @@ class ShedAtEdge(IdentityCallError):
 
 
 class HashAdmission:
-    """In-flight hashing calls (login, registration) from this edge to identity, and the bound
+    """This edge process's calls in flight that make identity hash a password, and the bound
     identity's last `overloaded` refusal set on them. One event loop: no lock needed."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
