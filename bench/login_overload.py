@@ -40,6 +40,7 @@ from typing import Any
 import aiohttp
 import grpc
 import grpc.aio
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench._common import ALL_CPUS, CLIENT_CPUS, N_CPUS, fmt_num, fmt_ratio, summary
 from bench.internals import Argon2Params, Overloaded, PasswordHashing
@@ -109,11 +110,14 @@ async def _edge_refusals(session: aiohttp.ClientSession, base: str) -> dict[str,
     async with session.get(base + "/metrics") as answer:
         text = await answer.text()
     found = {"resource_exhausted": 0.0, "shed": 0.0}
-    for line in text.splitlines():
-        if line.startswith('edge_auth_outcomes_total{operation="login"'):
-            for outcome in found:
-                if f'outcome="{outcome}"' in line:
-                    found[outcome] = float(line.rsplit(" ", 1)[1])
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "edge_auth_outcomes_total" and sample.labels.get("operation") == (
+                "login"
+            ):
+                outcome = sample.labels.get("outcome", "")
+                if outcome in found:
+                    found[outcome] = sample.value
     return found
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 
 from identity.v1 import identity_pb2 as pb
 from tests.conftest import PASSWORD, Running, remember
@@ -64,6 +65,15 @@ def change_password(
         ),
         metadata=s.md(),
     )
+
+
+def sample_value(exposition: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus text exposition (a server's /metrics), 0 when absent."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
 
 
 async def until_hashes_in_flight(count: int, timeout: float = 60.0) -> None:

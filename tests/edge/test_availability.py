@@ -11,7 +11,6 @@ from collections import Counter
 from dataclasses import replace
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from edge_http.identity_answers import Jwks
 from edge_http.identity_client import IdentityClient
@@ -30,6 +29,7 @@ from tests.edge.support import (
     running_edge,
     set_cookies,
 )
+from tests.helpers import sample_value
 
 
 async def test_identity_stopped_then_restarted(start_identity, unique_email):
@@ -119,14 +119,12 @@ async def test_a_wrong_edge_credential_never_clears_a_users_cookie(edge_identity
 
 async def _refreshes_met(edge: Edge, status: str) -> int:
     """Refresh calls the edge has seen end with `status`, from its own /metrics."""
-    for family in text_string_to_metric_families((await edge.client.get("/metrics")).text):
-        for sample in family.samples:
-            if sample.name == "edge_identity_call_duration_seconds_count" and sample.labels == {
-                "method": "Refresh",
-                "code": status,
-            }:
-                return int(sample.value)
-    return 0
+    metrics = (await edge.client.get("/metrics")).text
+    return int(
+        sample_value(
+            metrics, "edge_identity_call_duration_seconds_count", method="Refresh", code=status
+        )
+    )
 
 
 async def test_calls_a_stopping_identity_cancels_are_503_with_retry_after_and_keep_the_cookie(

@@ -18,7 +18,7 @@ from edge_http.problems import IdentityCallError
 from identity.wire import CODE_OVERLOADED
 from tests.conftest import PASSWORD
 from tests.edge.support import running_edge
-from tests.helpers import until_hashes_in_flight
+from tests.helpers import sample_value, until_hashes_in_flight
 
 
 class Clock:
@@ -185,13 +185,6 @@ def test_only_a_full_hash_queue_teaches_the_edge_to_hold_back(error):
     release(places)
 
 
-def _sample(text: str, line_start: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(line_start):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 async def test_while_identity_is_full_the_edge_refuses_logins_without_calling_it(
     start_identity, unique_email
 ):
@@ -215,8 +208,8 @@ async def test_while_identity_is_full_the_edge_refuses_logins_without_calling_it
             assert refused.json()["code"] == "rate_limited"
             assert refused.headers["x-content-type-options"] == "nosniff"
         metrics = (await edge.client.get("/metrics")).text
-        counted = 'edge_auth_outcomes_total{operation="login",outcome="shed"}'
-        assert _sample(metrics, counted) == 1
+        shed = sample_value(metrics, "edge_auth_outcomes_total", operation="login", outcome="shed")
+        assert shed == 1
 
         assert (await busy).status_code == 200
         # Its place free again, the next login goes to identity, which has room now.
