@@ -35,6 +35,26 @@ def server_options(settings: Settings, reuse_port: bool = False) -> list[tuple[s
     ]
 
 
+class _GenericOnly:
+    """Takes what a generated `add_*Servicer_to_server` registers and keeps only its generic
+    handler (a lookup by method name), dropping the "registered method" copy.
+
+    grpc.aio's server keeps one pending request per registered method and, for every call it
+    accepts, waits on all of them again (`asyncio.wait` over ~40 futures for our services: a
+    done-callback added to and removed from each, twice per call). With generic handlers only
+    it waits on one. Measured with bench.refresh_cpu (issue 19): see docs/PERFORMANCE.md.
+    """
+
+    def __init__(self) -> None:
+        self.handlers: list[grpc.GenericRpcHandler] = []
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self.handlers.extend(handlers)
+
+    def add_registered_method_handlers(self, _service: str, _handlers: object) -> None:
+        pass
+
+
 def build_server(
     settings: Settings,
     servicer: identity_pb2_grpc.IdentityServiceServicer,
@@ -51,9 +71,11 @@ def build_server(
         options=server_options(settings, reuse_port),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
-    identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server)
-    admin_pb2_grpc.add_IdentityAdminServicer_to_server(admin, server)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    generic = _GenericOnly()
+    identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, generic)
+    admin_pb2_grpc.add_IdentityAdminServicer_to_server(admin, generic)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, generic)  # type: ignore[arg-type]
+    server.add_generic_rpc_handlers(generic.handlers)
     # Reflection stays on so operators can use grpcurl without proto files (README, "Decisions").
     enable_reflection(
         server, (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
