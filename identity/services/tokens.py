@@ -8,10 +8,9 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import jwt
-
 from identity.domain.authentication import Authentication
 from identity.domain.clock import Clock
+from identity.domain.jose import signed_compact
 from identity.domain.token_rules import AccessClaims, TokenPolicy, check_active
 from identity.services.keyring import KeyRing
 from identity.services.revocation_cache import RevocationCache
@@ -97,9 +96,7 @@ class AccessTokens:
             "acr": str(authentication.acr),
             "auth_time": math.floor(authentication.at.timestamp()),
         }
-        token = jwt.encode(
-            claims, key.private, algorithm=key.alg, headers={"typ": "at+jwt", "kid": key.kid}
-        )
+        token = signed_compact(key.alg, key.kid, key.private, claims)
         return AccessToken(token=token, jti=jti, expires_in=ttl)
 
     def check(self, token: str) -> AccessClaims:
