@@ -65,6 +65,7 @@ ROLES: dict[str, frozenset[Role]] = {
 }
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+_MAX_WRAPPED = 4096
 CALLER: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("caller", default=None)
 
 
@@ -96,7 +97,10 @@ def client_info(context: Context) -> ClientInfo:
 
 
 def _clean(value: str, limit: int) -> str:
-    return "".join(c if c.isprintable() else "?" for c in value[:limit])
+    value = value[:limit]
+    if value.isprintable():  # nearly always: the edge sends printable ASCII
+        return value
+    return "".join(c if c.isprintable() else "?" for c in value)
 
 
 def bearer_secret(metadata: Any) -> str | None:
@@ -119,6 +123,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     ) -> None:
         self._directory = directory
         self._on_denied = on_denied
+        # The wrapped handler of each (method, caller), built once: a call only looks it up.
+        # Bounded by the methods times the service credentials; cleared if it ever grows past
+        # _MAX_WRAPPED (credentials created and revoked over a long life).
+        self._wrapped: dict[tuple[str, Caller | None], tuple[Handler, Handler]] = {}
 
     async def intercept_service(
         self,
@@ -149,7 +157,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                     grpc.StatusCode.PERMISSION_DENIED,
                     f"role {caller.role.value!r} may not call this method",
                 )
-        return _wrap(handler, caller, method.rsplit("/", 1)[-1])
+        key = (method, caller)
+        cached = self._wrapped.get(key)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = _wrap(handler, caller, method.rsplit("/", 1)[-1])
+        if len(self._wrapped) >= _MAX_WRAPPED:
+            self._wrapped.clear()
+        self._wrapped[key] = (handler, wrapped)
+        return wrapped
 
     async def _denied(self, method: str, caller: Caller | None, outcome: str) -> None:
         log.info(
@@ -171,6 +187,7 @@ def _parse(handler: Handler, raw: bytes) -> Any:
 def _wrap(handler: Handler, caller: Caller | None, name: str) -> Handler:
     if handler.unary_unary is not None:
         unary: Any = handler.unary_unary
+        latency = metrics.RPC_LATENCY.labels(name)
 
         async def unary_behavior(raw: bytes, context: Context) -> Any:
             request = _parse(handler, raw)
@@ -184,7 +201,7 @@ def _wrap(handler: Handler, caller: Caller | None, name: str) -> Handler:
                 return await unary(request, context)
             finally:
                 CALLER.reset(token)
-                metrics.RPC_LATENCY.labels(name).observe(time.perf_counter() - started)
+                latency.observe(time.perf_counter() - started)
 
         return grpc.unary_unary_rpc_method_handler(
             unary_behavior,

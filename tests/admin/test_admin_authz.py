@@ -103,3 +103,23 @@ async def test_refused_calls_are_readable_through_list_audit_events(identity_ser
     assert await code_of(call(s, "LockUser", s.md("edge"))) == grpc.StatusCode.PERMISSION_DENIED
     events = await audit_events(s, kind="admin.LockUser")
     assert (events[0].actor, events[0].outcome) == ("test-edge", "permission_denied")
+
+
+async def test_each_caller_of_a_method_is_named_even_between_calls_of_another(identity_server):
+    """identity builds the handler of a (method, caller) once and reuses it: the audit must
+    still name whoever called, when two admins and an edge take turns on the same methods."""
+    s = identity_server
+    second = await s.app.create_credential("admin", "second-admin")
+    other = (("authorization", f"Bearer {second}"),)
+    turns = [
+        (s.md("admin"), grpc.StatusCode.OK, "test-admin", "ok"),
+        (other, grpc.StatusCode.OK, "second-admin", "ok"),
+        (s.md("edge"), grpc.StatusCode.PERMISSION_DENIED, "test-edge", "permission_denied"),
+        (s.md("admin"), grpc.StatusCode.OK, "test-admin", "ok"),
+        (other, grpc.StatusCode.OK, "second-admin", "ok"),
+    ]
+    for metadata, code, actor, outcome in turns:
+        before = await stored(s, "ListSigningKeys")
+        assert await code_of(call(s, "ListSigningKeys", metadata)) == code
+        added = await after(s, "ListSigningKeys", before)
+        assert [(e.actor, e.outcome) for e in added] == [(actor, outcome)]
