@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -23,7 +24,10 @@ class ClientContext:
     user_agent: str
 
 
+@functools.lru_cache(maxsize=1024)
 def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    # Memoised: the same few peers and proxies come again and again, and ipaddress parses in
+    # Python (a request parses its peer twice: for its address and for is_https).
     text = text.strip()
     if text.startswith("[") and "]" in text:  # "[2001:db8::1]:4711"
         text = text[1 : text.index("]")]
@@ -78,7 +82,7 @@ def client_context(conn: HTTPConnection, proxies: Sequence[IPNetwork]) -> Client
 
 def is_https(conn: HTTPConnection, proxies: Sequence[IPNetwork]) -> bool:
     """Served over TLS, directly or (as a trusted proxy says) in front of us."""
-    if conn.url.scheme == "https":
+    if conn.scope.get("scheme") == "https":  # what conn.url.scheme says, without building a URL
         return True
     peer = _parse_ip(conn.client.host) if conn.client else None
     if peer is None or not proxies or not _trusted(peer, proxies):
