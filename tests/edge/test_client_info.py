@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from edge_http.client_info import clean_user_agent, client_ip
+from starlette.requests import HTTPConnection
+
+from edge_http.client_info import clean_user_agent, client_ip, is_https
 from tests.edge.support import bearer, login, register_and_login
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
@@ -30,6 +32,21 @@ def test_only_trusted_hops_means_the_leftmost():
 def test_garbage_hops_stop_the_walk():
     assert client_ip("10.1.1.1", ["<script>, 10.2.2.2"], PROXIES) == "10.2.2.2"
     assert client_ip("::1", ["[2001:db8::1]:4711"], PROXIES) == "2001:db8::1"
+
+
+def connection(scheme: str, peer: str, proto: str | None = None) -> HTTPConnection:
+    headers = [(b"x-forwarded-proto", proto.encode())] if proto else []
+    return HTTPConnection(
+        {"type": "http", "scheme": scheme, "client": (peer, 4711), "headers": headers}
+    )
+
+
+def test_https_is_the_servers_own_scheme_or_a_trusted_proxys_word():
+    assert is_https(connection("https", "198.51.100.7"), ())
+    assert not is_https(connection("http", "198.51.100.7"), PROXIES)
+    assert is_https(connection("http", "10.1.1.1", "http, https"), PROXIES)
+    assert not is_https(connection("http", "198.51.100.7", "https"), PROXIES)  # not a proxy
+    assert not is_https(connection("http", "10.1.1.1", "https, http"), PROXIES)
 
 
 def test_user_agents_become_printable_ascii_of_bounded_length():
