@@ -17,7 +17,7 @@ from edge_http.hash_admission import HashAdmission, ShedAtEdge
 from edge_http.problems import IdentityCallError
 from identity.wire import CODE_OVERLOADED
 from tests.conftest import PASSWORD
-from tests.edge.support import running_edge
+from tests.edge.support import bearer, register_and_login, running_edge
 from tests.helpers import sample_value, until_hashes_in_flight
 
 
@@ -215,3 +215,44 @@ async def test_while_identity_is_full_the_edge_refuses_logins_without_calling_it
         # Its place free again, the next login goes to identity, which has room now.
         again = await edge.client.post("/auth/login", json=body)
         assert again.status_code == 200, again.text
+
+
+# Every route whose call makes identity hash a password, with a body it accepts up to the call.
+HASHING_ROUTES = {
+    "register": ("/auth/register", {"email": "other@example.com", "password": PASSWORD}),
+    "change_password": (
+        "/auth/password",
+        {"current_password": PASSWORD, "new_password": PASSWORD + "-new"},
+    ),
+    "password_reset": ("/auth/password-reset/confirm", {"token": "t" * 43, "password": PASSWORD}),
+    "change_email": ("/auth/email", {"new_email": "new@example.com", "password": PASSWORD}),
+    "totp_enroll": ("/auth/second-factor/totp", {"password": PASSWORD}),
+}
+
+
+async def test_every_call_that_hashes_is_held_back_with_logins(start_identity, unique_email):
+    """They share identity's hash queue, so while it is known full the edge refuses each of
+    them itself too (each counted as shed under its own operation), never calling identity."""
+    s = await start_identity("sqlite", hash_workers=1, hash_queue=0, argon2_time_cost=30)
+    email = unique_email()
+    body = {"email": email, "password": PASSWORD}
+    async with running_edge(s) as edge:
+        access, _ = await register_and_login(edge, email)
+        busy = asyncio.ensure_future(edge.client.post("/auth/login", json=body))
+        await until_hashes_in_flight(1)
+        shed_at_identity = REGISTRY.get_sample_value("identity_password_hash_shed_total") or 0
+        first = await edge.client.post("/auth/login", json=body)  # identity's refusal
+        assert first.status_code == 429, first.text
+
+        for operation, (path, payload) in HASHING_ROUTES.items():
+            refused = await edge.client.post(path, json=payload, headers=bearer(access))
+            assert refused.status_code == 429, (operation, refused.text)
+            assert refused.headers["retry-after"] == "1"
+            metrics = (await edge.client.get("/metrics")).text
+            shed = sample_value(
+                metrics, "edge_auth_outcomes_total", operation=operation, outcome="shed"
+            )
+            assert shed == 1, operation
+        after = REGISTRY.get_sample_value("identity_password_hash_shed_total") or 0
+        assert after - shed_at_identity == 1  # identity saw the first login only
+        assert (await busy).status_code == 200
