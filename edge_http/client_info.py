@@ -24,11 +24,20 @@ class ClientContext:
     user_agent: str
 
 
-@functools.lru_cache(maxsize=1024)
+_MAX_ADDRESS_TEXT = 64  # "[IPv6 with a zone]:port" fits; anything longer is no address
+
+
 def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = text.strip()
+    if len(text) > _MAX_ADDRESS_TEXT:  # kept out of the memo below: its keys stay small
+        return None
+    return _parse_address(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     # Memoised: the same few peers and proxies come again and again, and ipaddress parses in
     # Python (a request parses its peer twice: for its address and for is_https).
-    text = text.strip()
     if text.startswith("[") and "]" in text:  # "[2001:db8::1]:4711"
         text = text[1 : text.index("]")]
     elif text.count(":") == 1:  # "192.0.2.1:4711"

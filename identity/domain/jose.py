@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from identity.domain.errors import BadSignature, DisallowedAlgorithm, MalformedToken, UnknownKey
 
 SUPPORTED_ALGORITHMS = frozenset({"ES256", "EdDSA", "RS256"})
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 MAX_TOKEN_LENGTH = 8192  # longer tokens are refused before anything is decoded
 MAX_KID_LENGTH = 128  # a header kid, and a JWK's kid, longer than this is no key of ours
 
@@ -145,7 +146,7 @@ def signature_valid(key: VerificationKey, signing_input: bytes, signature: bytes
     return True
 
 
-def signed_compact(alg: str, kid: str, private: Any, claims: Mapping[str, Any]) -> str:
+def signed_compact(alg: str, kid: str, private: PrivateKey, claims: dict[str, Any]) -> str:
     """A JWS compact serialisation of `claims` (RFC 7515 §7.1) signed by `private` under `alg`,
     with the header {"alg", "kid", "typ": "at+jwt"} (RFC 9068 §2.1).
 
@@ -154,15 +155,17 @@ def signed_compact(alg: str, kid: str, private: Any, claims: Mapping[str, Any]) 
     signature is the fixed-length R||S of RFC 7518 §3.4. The tests decode its tokens with PyJWT.
     """
     signing_input = _header_segment(alg, kid) + b"." + _b64encode(orjson.dumps(claims))
-    if alg == "ES256":
+    if alg == "ES256" and isinstance(private, ec.EllipticCurvePrivateKey):
+        if not isinstance(private.curve, ec.SECP256R1):
+            raise ValueError("ES256 needs a P-256 key")
         r, s = decode_dss_signature(private.sign(signing_input, _ECDSA_SHA256))
         signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    elif alg == "RS256":
+    elif alg == "RS256" and isinstance(private, rsa.RSAPrivateKey):
         signature = private.sign(signing_input, _PKCS1V15, _SHA256)
-    elif alg == "EdDSA":
+    elif alg == "EdDSA" and isinstance(private, ed25519.Ed25519PrivateKey):
         signature = private.sign(signing_input)
     else:
-        raise ValueError(f"unsupported signing algorithm {alg!r}")
+        raise ValueError(f"unsupported signing algorithm {alg!r} for this key")
     return (signing_input + b"." + _b64encode(signature)).decode("ascii")
 
 

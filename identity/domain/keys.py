@@ -21,10 +21,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from identity.domain.jose import SUPPORTED_ALGORITHMS, VerificationKey
+from identity.domain.jose import SUPPORTED_ALGORITHMS, PrivateKey, VerificationKey
 from identity.domain.master_key import MasterKey
-
-PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
 
 class KeyState(enum.StrEnum):

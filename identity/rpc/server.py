@@ -42,7 +42,7 @@ class _GenericOnly:
     grpc.aio's server keeps one pending request per registered method and, for every call it
     accepts, waits on all of them again (`asyncio.wait` over ~40 futures for our services: a
     done-callback added to and removed from each, twice per call). With generic handlers only
-    it waits on one. Measured with bench.refresh_cpu (issue 19): see docs/PERFORMANCE.md.
+    it waits on one (bench/findings.md, "gRPC server: registered methods").
     """
 
     def __init__(self) -> None:

@@ -16,12 +16,11 @@ from datetime import datetime
 
 from identity.domain.clock import Clock
 from identity.domain.errors import ConfigurationError, Unavailable
-from identity.domain.jose import VerificationKey
+from identity.domain.jose import PrivateKey, VerificationKey
 from identity.domain.keys import (
     KeyRecord,
     KeyState,
     KeyTimings,
-    PrivateKey,
     advance_lifecycle,
     create_key,
     jwks_document,

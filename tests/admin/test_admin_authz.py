@@ -3,6 +3,8 @@ or allowed, leaves exactly one audit event naming the caller (GA-03, GA-09)."""
 
 from __future__ import annotations
 
+import uuid
+
 import grpc
 import pytest
 
@@ -109,14 +111,14 @@ async def test_each_caller_of_a_method_is_named_even_between_calls_of_another(id
     """identity builds the handler of a (method, caller) once and reuses it: the audit must
     still name whoever called, when two admins and an edge take turns on the same methods."""
     s = identity_server
-    second = await s.app.create_credential("admin", "second-admin")
-    other = (("authorization", f"Bearer {second}"),)
+    name = f"second-admin-{uuid.uuid4().hex[:8]}"
+    other = (("authorization", f"Bearer {await s.app.create_credential('admin', name)}"),)
     turns = [
         (s.md("admin"), grpc.StatusCode.OK, "test-admin", "ok"),
-        (other, grpc.StatusCode.OK, "second-admin", "ok"),
+        (other, grpc.StatusCode.OK, name, "ok"),
         (s.md("edge"), grpc.StatusCode.PERMISSION_DENIED, "test-edge", "permission_denied"),
         (s.md("admin"), grpc.StatusCode.OK, "test-admin", "ok"),
-        (other, grpc.StatusCode.OK, "second-admin", "ok"),
+        (other, grpc.StatusCode.OK, name, "ok"),
     ]
     for metadata, code, actor, outcome in turns:
         before = await stored(s, "ListSigningKeys")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from identity.domain.jose import (
     VerificationKey,
@@ -60,6 +61,10 @@ def test_a_signature_by_another_key_or_of_other_claims_is_refused():
         jwt.decode(f"{head}.{forged_payload}.{signature}", other.public_key(), algorithms=["ES256"])
 
 
-def test_an_unknown_algorithm_is_refused():
+def test_an_unknown_algorithm_or_a_key_of_another_kind_is_refused():
     with pytest.raises(ValueError, match="unsupported"):
-        signed_compact("HS256", "k", b"secret", CLAIMS)
+        signed_compact("HS256", "k", generate_private_key("ES256"), CLAIMS)
+    with pytest.raises(ValueError, match="unsupported"):
+        signed_compact("ES256", "k", generate_private_key("EdDSA"), CLAIMS)
+    with pytest.raises(ValueError, match="P-256"):
+        signed_compact("ES256", "k", ec.generate_private_key(ec.SECP384R1()), CLAIMS)

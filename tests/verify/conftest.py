@@ -18,7 +18,8 @@ from jwt.algorithms import get_default_algorithms
 
 import identity.verify.verifier as verifier_module
 from identity.domain.clock import FixedClock
-from identity.domain.keys import KeyRecord, KeyState, PrivateKey, create_key, load_private_key
+from identity.domain.jose import PrivateKey
+from identity.domain.keys import KeyRecord, KeyState, create_key, load_private_key
 from identity.domain.master_key import MasterKey
 from identity.verify import Verifier
 
