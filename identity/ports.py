@@ -163,7 +163,7 @@ class LoginLog(Protocol):
         ...
 
 
-class SessionStore(Protocol):
+class RotationSteps(Protocol):
     async def consume_refresh_token(
         self, digest: bytes, now: datetime, client: ClientInfo
     ) -> PresentedToken | None:
@@ -180,6 +180,9 @@ class SessionStore(Protocol):
         now: datetime,
         idle_expires_at: datetime,
     ) -> None: ...
+
+
+class SessionStore(RotationSteps, Protocol):
     async def session_of_token(self, digest: bytes) -> str | None: ...
     async def revoke(self, session_id: str, reason: str, now: datetime) -> bool: ...
     async def revoke_user(
@@ -320,6 +323,21 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
 
+class RotationUnit(Protocol):
+    """What a refresh rotation needs of a unit of work: its two steps (a UnitOfWork is one)."""
+
+    @property
+    def sessions(self) -> RotationSteps: ...
+    async def __aenter__(self) -> RotationUnit: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...
+
+
 class UnitOfWorkFactory(Protocol):
     def __call__(self, *, autocommit: bool = False) -> UnitOfWork:
         """autocommit: each statement may commit on its own, sparing the BEGIN and COMMIT (or
@@ -327,4 +345,9 @@ class UnitOfWorkFactory(Protocol):
         READ COMMITTED gives a transaction's statements each their own snapshot anyway, so
         reads lose nothing, but two writes would no longer be all or nothing. commit() is still
         called: where the database keeps the transaction (SQLite), it commits it."""
+        ...
+
+    def rotation(self) -> RotationUnit:
+        """A refresh rotation's unit of work: its two steps in autocommit, and as little as the
+        database allows around them (on PostgreSQL, no SQLAlchemy Connection: the hot path)."""
         ...

@@ -124,56 +124,28 @@ _RECORD_ROTATION = _ADVANCE_SESSION.add_cte(
 # bench.refresh sends the same as its ceiling).
 ROTATION_STATEMENTS = (Prepared(_CONSUME_AND_READ), Prepared(_RECORD_ROTATION))
 _PG_CONSUME_AND_READ, _PG_RECORD_ROTATION = ROTATION_STATEMENTS
+_PG_PRESENTED_TOKEN = Prepared(_PRESENTED_TOKEN)  # after a lost race only
 _INSERT_SUCCESSOR_SQLITE = insert(refresh_tokens).prefix_with("OR IGNORE", dialect="sqlite")
 
 
-class SqlSessions:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
-        self._driver: asyncpg.Connection | None = None
+class PgRotationSteps:
+    """A rotation's two steps on PostgreSQL, sent by asyncpg on `driver` (prepared.py says why):
+    used by the rotation's own unit of work (uow.PgRotation) and by SqlSessions on PostgreSQL."""
 
-    async def _pg(self) -> asyncpg.Connection:
-        """The asyncpg connection for the hot statements (PostgreSQL), looked up once."""
-        if self._driver is None:
-            self._driver = await driver_of(self._conn)
-        return self._driver
+    def __init__(self, driver: asyncpg.Connection) -> None:
+        self._driver = driver
 
     async def consume_refresh_token(
         self, digest: bytes, now: datetime, client: ClientInfo
     ) -> PresentedToken | None:
-        # The atomic step of rotation: mark the token used only if it is unused and its session
-        # is live. Two concurrent refreshes both run this UPDATE; the row lock makes the second
-        # wait, re-check "used_at IS NULL" after the first commits, and match nothing
-        # (PostgreSQL READ COMMITTED; SQLite serialises writers with BEGIN IMMEDIATE).
-        binds = {
-            "b_digest": digest,
-            "b_now": now,
-            "b_used_ip": client.ip,
-            "b_used_user_agent": client.user_agent,
-        }
-        if self._conn.dialect.name == "postgresql":
-            record = await _PG_CONSUME_AND_READ.fetchrow(await self._pg(), binds)
-            if record is not None and record["won"]:
-                # The snapshot predates this call's own UPDATE: the use is this call's.
-                return _presented(record, consumed_now=True, used_at=now, used_by=client)
-        else:
-            won = (await self._conn.execute(_CONSUME_TOKEN, binds)).first() is not None
-            if won:
-                row = (await self._conn.execute(_PRESENTED_TOKEN, {"b_digest": digest})).first()
-                assert row is not None  # the UPDATE just matched it
-                return _presented(row._mapping, consumed_now=True, used_at=now, used_by=client)
-        # Not consumed by this call: read the facts in a statement of its own. After a lost race
-        # the winner has committed, so its use and its successor are visible to this statement.
-        row = (await self._conn.execute(_PRESENTED_TOKEN, {"b_digest": digest})).first()
-        if row is None:
-            return None
-        return _presented(
-            row._mapping,
-            consumed_now=False,
-            used_at=row.used_at,
-            # An unused token has no user yet (NULL columns): the empty client.
-            used_by=ClientInfo(ip=row.used_ip or "", user_agent=row.used_user_agent or ""),
+        record = await _PG_CONSUME_AND_READ.fetchrow(
+            self._driver, _consume_binds(digest, now, client)
         )
+        if record is not None and record["won"]:
+            # The snapshot predates this call's own UPDATE: the use is this call's.
+            return _presented(record, consumed_now=True, used_at=now, used_by=client)
+        # Not consumed by this call: read the facts in a statement of its own (see _CONSUMED).
+        return _not_consumed(await _PG_PRESENTED_TOKEN.fetchrow(self._driver, {"b_digest": digest}))
 
     async def record_rotation(
         self,
@@ -183,19 +155,59 @@ class SqlSessions:
         now: datetime,
         idle_expires_at: datetime,
     ) -> None:
-        binds = {
-            "b_session_id": session_id,
-            "b_generation": generation,
-            "b_now": now,
-            "b_idle_expires_at": idle_expires_at,
-        }
+        binds = _rotation_binds(session_id, generation, now, idle_expires_at)
+        await _PG_RECORD_ROTATION.execute(self._driver, {**binds, "b_digest": digest})
+
+
+class SqlSessions:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self._steps: PgRotationSteps | None = None
+
+    async def _pg(self) -> PgRotationSteps:
+        """The rotation's steps on this unit's asyncpg connection (PostgreSQL), looked up once."""
+        if self._steps is None:
+            self._steps = PgRotationSteps(await driver_of(self._conn))
+        return self._steps
+
+    async def consume_refresh_token(
+        self, digest: bytes, now: datetime, client: ClientInfo
+    ) -> PresentedToken | None:
+        # The atomic step of rotation: mark the token used only if it is unused and its session
+        # is live. Two concurrent refreshes both run this UPDATE; the row lock makes the second
+        # wait, re-check "used_at IS NULL" after the first commits, and match nothing
+        # (PostgreSQL READ COMMITTED; SQLite serialises writers with BEGIN IMMEDIATE).
         if self._conn.dialect.name == "postgresql":
-            await _PG_RECORD_ROTATION.execute(await self._pg(), {**binds, "b_digest": digest})
+            return await (await self._pg()).consume_refresh_token(digest, now, client)
+        won = (
+            await self._conn.execute(_CONSUME_TOKEN, _consume_binds(digest, now, client))
+        ).first() is not None
+        row = (await self._conn.execute(_PRESENTED_TOKEN, {"b_digest": digest})).first()
+        if won:
+            assert row is not None  # the UPDATE just matched it
+            return _presented(row._mapping, consumed_now=True, used_at=now, used_by=client)
+        # Not consumed by this call: after a lost race the winner has committed, so its use and
+        # its successor are visible to this statement.
+        return _not_consumed(None if row is None else row._mapping)
+
+    async def record_rotation(
+        self,
+        session_id: str,
+        generation: int,
+        digest: bytes,
+        now: datetime,
+        idle_expires_at: datetime,
+    ) -> None:
+        if self._conn.dialect.name == "postgresql":
+            pg = await self._pg()
+            await pg.record_rotation(session_id, generation, digest, now, idle_expires_at)
             return
         await self._conn.execute(
             _INSERT_SUCCESSOR_SQLITE, refresh_token_row(digest, session_id, generation, now)
         )
-        await self._conn.execute(_ADVANCE_SESSION, binds)
+        await self._conn.execute(
+            _ADVANCE_SESSION, _rotation_binds(session_id, generation, now, idle_expires_at)
+        )
 
     async def session_of_token(self, digest: bytes) -> str | None:
         row = (
@@ -265,6 +277,40 @@ class SqlSessions:
             await self._conn.execute(select(sessions).where(sessions.c.id == session_id))
         ).first()
         return None if row is None else _session_view(row)
+
+
+def _consume_binds(digest: bytes, now: datetime, client: ClientInfo) -> dict[str, Any]:
+    return {
+        "b_digest": digest,
+        "b_now": now,
+        "b_used_ip": client.ip,
+        "b_used_user_agent": client.user_agent,
+    }
+
+
+def _rotation_binds(
+    session_id: str, generation: int, now: datetime, idle_expires_at: datetime
+) -> dict[str, Any]:
+    return {
+        "b_session_id": session_id,
+        "b_generation": generation,
+        "b_now": now,
+        "b_idle_expires_at": idle_expires_at,
+    }
+
+
+def _not_consumed(row: Mapping[Any, Any] | None) -> PresentedToken | None:
+    """The facts of a token this call did not consume (used before, or its session ended), or
+    None for a digest no token has."""
+    if row is None:
+        return None
+    return _presented(
+        row,
+        consumed_now=False,
+        used_at=row["used_at"],
+        # An unused token has no user yet (NULL columns): the empty client.
+        used_by=ClientInfo(ip=row["used_ip"] or "", user_agent=row["used_user_agent"] or ""),
+    )
 
 
 def _presented(

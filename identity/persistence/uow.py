@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
 
 from identity.persistence.audit import SqlAudit
 from identity.persistence.errors import translate
@@ -15,7 +18,7 @@ from identity.persistence.outbox import SqlOutbox
 from identity.persistence.revocations import SqlRevocations
 from identity.persistence.second_factors import SqlMfaTickets, SqlRecoveryCodes, SqlSecondFactors
 from identity.persistence.service_accounts import SqlCredentials
-from identity.persistence.sessions import SqlSessions
+from identity.persistence.sessions import PgRotationSteps, SqlSessions
 from identity.persistence.throttle import SqlThrottle
 from identity.persistence.users import SqlLogins, SqlUsers
 
@@ -103,9 +106,57 @@ class SqlUnitOfWork:
             self._tx = None
 
 
+class PgRotation:
+    """A refresh rotation's unit of work on PostgreSQL: a connection checked out of the engine's
+    pool (its checkout checks included, database.py) with no SQLAlchemy Connection around it,
+    for the two statements asyncpg sends itself, each committing on its own.
+
+    SQLAlchemy's Connection, the autocommit switch and their undoing on return cost 64 us of CPU
+    per unit of work in-process against 27 us for the bare checkout and return (3 x 3 000 units,
+    time.thread_time()); a rotation needs none of them. Nothing here starts a transaction, so
+    the pool's reset on return has nothing to roll back.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._fairy: PoolProxiedConnection | None = None
+
+    async def __aenter__(self) -> PgRotation:
+        try:
+            self._fairy = await greenlet_spawn(self._engine.raw_connection)
+        except Exception as error:
+            # Unlike Connection's, the pool's checkout leaves the driver's errors (a refused
+            # connection, a server shutting down) in the dialect's own class: translate() reads
+            # their SQLSTATE or cause; what it does not know goes on as it came.
+            raise (translate(error) or error) from None
+        self.sessions = PgRotationSteps(self._fairy.driver_connection)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        fairy, self._fairy = self._fairy, None
+        if fairy is not None:
+            # A connection a failed statement terminated goes back closed; the next checkout
+            # replaces it (prepared.py).
+            await greenlet_spawn(fairy.close)
+
+    async def commit(self) -> None:
+        pass  # every statement has committed already
+
+
 class SqlUnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
     def __call__(self, *, autocommit: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, autocommit)
+
+    def rotation(self) -> PgRotation | SqlUnitOfWork:
+        if self.engine.dialect.name == "postgresql":
+            return PgRotation(self.engine.sync_engine)
+        # SQLite keeps its transaction (its BEGIN is local, not a round trip).
+        return SqlUnitOfWork(self.engine, autocommit=True)

@@ -21,7 +21,7 @@ from identity.domain.refresh import (
     refresh_token_digest,
 )
 from identity.domain.sessions import RevocationReason, SessionLifetimes
-from identity.ports import RevocationEvent, UnitOfWork, UnitOfWorkFactory
+from identity.ports import RevocationEvent, RotationUnit, UnitOfWork, UnitOfWorkFactory
 from identity.services.revoker import Revoker
 from identity.services.tokens import AccessTokens, IssuedTokens, seconds_until
 
@@ -60,7 +60,7 @@ class RefreshRotation:
         # consume with the facts, then the successor with the session's advance): no BEGIN and
         # COMMIT round trips. A rotation interrupted between the two left a used token without
         # a successor; its retry, within the grace window, writes the successor (below).
-        async with self._uow(autocommit=True) as uow:
+        async with self._uow.rotation() as uow:
             found = await uow.sessions.consume_refresh_token(digest, now, client)
             decision = decide_refresh(found, now, self._grace, client)
             metrics.REFRESHES.labels(decision.outcome).inc()
@@ -109,7 +109,7 @@ class RefreshRotation:
 
     async def _record(
         self,
-        uow: UnitOfWork,
+        uow: RotationUnit,
         token: PresentedToken,
         successor: str,
         now: datetime,

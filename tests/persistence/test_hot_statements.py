@@ -69,6 +69,33 @@ async def test_a_rotation_cancelled_mid_statement_leaves_the_pool_sound(
         current = (await refresh(s, current)).refresh_token
 
 
+async def test_every_rotation_outcome_gives_its_connection_back(start_identity, unique_email):
+    """A rotation checks a connection out of the pool without SQLAlchemy's Connection around it
+    (uow.PgRotation): rotated, replayed in the grace window, reused, unknown or refused, each
+    returns it, and one at a time they all run on the pool's first connection."""
+    s = await start_identity("postgres")
+    pool = s.app.engine.sync_engine.pool
+    tokens = await register_and_login(s, unique_email())
+    rotated = await refresh(s, tokens.refresh_token)
+    replayed = await refresh(s, tokens.refresh_token)  # the grace window's same successor
+    assert replayed.grace_replay and replayed.refresh_token == rotated.refresh_token
+    unknown = await error_of(
+        s.stub.Refresh(pb.RefreshRequest(refresh_token="idrt_" + "A" * 43), metadata=s.md())
+    )
+    assert unknown.code() == grpc.StatusCode.UNAUTHENTICATED
+    successor = (await refresh(s, rotated.refresh_token)).refresh_token
+    reused = await error_of(  # past its grace: theft, the family is revoked
+        s.stub.Refresh(pb.RefreshRequest(refresh_token=tokens.refresh_token), metadata=s.md())
+    )
+    assert reused.code() == grpc.StatusCode.UNAUTHENTICATED
+    ended = await error_of(
+        s.stub.Refresh(pb.RefreshRequest(refresh_token=successor), metadata=s.md())
+    )
+    assert ended.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert pool.checkedout() == 0
+    assert pool.overflow() <= 0  # never more connections than one call at a time needs
+
+
 @pytest.mark.parametrize(
     "error",
     [
