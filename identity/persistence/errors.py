@@ -53,8 +53,9 @@ def translate(error: BaseException) -> IdentityError | None:
     state = _sqlstate(chain)
     unavailable = (
         isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
-        # asyncpg's own, from the statements it sends directly (persistence/prepared.py).
-        or _closed_connection(error)
+        # asyncpg's own, from the statements it sends directly (persistence/prepared.py), or
+        # under the dialect's class, from a checkout outside a Connection (uow.PgRotation).
+        or any(_closed_connection(c) for c in chain)
         or (isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated)
         or (state is not None and state.startswith(_UNAVAILABLE_STATES))
         or any(isinstance(c, OSError | TimeoutError) for c in chain)

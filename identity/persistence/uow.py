@@ -129,7 +129,11 @@ class PgRotation:
             # connection, a server shutting down) in the dialect's own class: translate() reads
             # their SQLSTATE or cause; what it does not know goes on as it came.
             raise (translate(error) or error) from None
-        self.sessions = PgRotationSteps(self._fairy.driver_connection)
+        try:
+            self.sessions = PgRotationSteps(self._fairy.driver_connection)
+        except BaseException:  # never leave __aenter__ holding a checked-out connection
+            await self.__aexit__(None, None, None)
+            raise
         return self
 
     async def __aexit__(

@@ -5,11 +5,14 @@ out again, and asyncpg's errors mean what SQLAlchemy's meant."""
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import asyncpg
 import grpc
 import pytest
 from asyncpg import exceptions as pg_exc
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi as AsyncpgDbapi
 
 from identity.domain.errors import Unavailable
 from identity.domain.refresh import refresh_token_digest
@@ -72,28 +75,43 @@ async def test_a_rotation_cancelled_mid_statement_leaves_the_pool_sound(
 async def test_every_rotation_outcome_gives_its_connection_back(start_identity, unique_email):
     """A rotation checks a connection out of the pool without SQLAlchemy's Connection around it
     (uow.PgRotation): rotated, replayed in the grace window, reused, unknown or refused, each
-    returns it, and one at a time they all run on the pool's first connection."""
+    gives it back itself — none is left for the garbage collector to detach from the pool — and
+    they reuse the pool's connections rather than open new ones."""
     s = await start_identity("postgres")
     pool = s.app.engine.sync_engine.pool
     tokens = await register_and_login(s, unique_email())
-    rotated = await refresh(s, tokens.refresh_token)
-    replayed = await refresh(s, tokens.refresh_token)  # the grace window's same successor
-    assert replayed.grace_replay and replayed.refresh_token == rotated.refresh_token
-    unknown = await error_of(
-        s.stub.Refresh(pb.RefreshRequest(refresh_token="idrt_" + "A" * 43), metadata=s.md())
-    )
-    assert unknown.code() == grpc.StatusCode.UNAUTHENTICATED
-    successor = (await refresh(s, rotated.refresh_token)).refresh_token
-    reused = await error_of(  # past its grace: theft, the family is revoked
-        s.stub.Refresh(pb.RefreshRequest(refresh_token=tokens.refresh_token), metadata=s.md())
-    )
-    assert reused.code() == grpc.StatusCode.UNAUTHENTICATED
-    ended = await error_of(
-        s.stub.Refresh(pb.RefreshRequest(refresh_token=successor), metadata=s.md())
-    )
-    assert ended.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert pool.checkedout() == 0
-    assert pool.overflow() <= 0  # never more connections than one call at a time needs
+    rotated = await refresh(s, tokens.refresh_token)  # warm: the pool has its connections
+    seen = {"connect": 0, "detach": 0}
+
+    def opened(*_: object) -> None:
+        seen["connect"] += 1
+
+    def detached(*_: object) -> None:
+        seen["detach"] += 1
+
+    event.listen(pool, "connect", opened)
+    event.listen(pool, "detach", detached)
+    try:
+        replayed = await refresh(s, tokens.refresh_token)  # the grace window's same successor
+        assert replayed.grace_replay and replayed.refresh_token == rotated.refresh_token
+        unknown = await error_of(
+            s.stub.Refresh(pb.RefreshRequest(refresh_token="idrt_" + "A" * 43), metadata=s.md())
+        )
+        assert unknown.code() == grpc.StatusCode.UNAUTHENTICATED
+        successor = (await refresh(s, rotated.refresh_token)).refresh_token
+        reused = await error_of(  # past its grace: theft, the family is revoked
+            s.stub.Refresh(pb.RefreshRequest(refresh_token=tokens.refresh_token), metadata=s.md())
+        )
+        assert reused.code() == grpc.StatusCode.UNAUTHENTICATED
+        ended = await error_of(
+            s.stub.Refresh(pb.RefreshRequest(refresh_token=successor), metadata=s.md())
+        )
+        assert ended.code() == grpc.StatusCode.UNAUTHENTICATED
+        gc.collect()  # a connection nobody gave back would be detached here, at the latest
+    finally:
+        event.remove(pool, "connect", opened)
+        event.remove(pool, "detach", detached)
+    assert seen == {"connect": 0, "detach": 0}
 
 
 @pytest.mark.parametrize(
@@ -109,6 +127,34 @@ async def test_every_rotation_outcome_gives_its_connection_back(start_identity, 
     ],
 )
 def test_asyncpg_errors_of_an_unusable_database_are_unavailable(error):
+    assert isinstance(translate(error), Unavailable)
+
+
+def _under_the_dialect(cls: type[Exception], cause: Exception) -> Exception:
+    """An asyncpg error as a pool checkout outside a Connection raises it: in the dialect's own
+    class, the driver's error as its cause (uow.PgRotation)."""
+    wrapped = cls(str(cause))
+    wrapped.__cause__ = cause
+    return wrapped
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        # No SQLSTATE: asyncpg's own word that the connection cannot serve.
+        _under_the_dialect(
+            AsyncpgDbapi.InterfaceError, pg_exc.InterfaceError("connection is closed")
+        ),
+        _under_the_dialect(
+            AsyncpgDbapi.InternalClientError,
+            pg_exc.InternalClientError("another operation is in progress"),
+        ),
+        _under_the_dialect(
+            AsyncpgDbapi.Error, pg_exc.CannotConnectNowError("the database system is shutting down")
+        ),
+    ],
+)
+def test_a_checkout_that_cannot_connect_is_unavailable(error):
     assert isinstance(translate(error), Unavailable)
 
 
