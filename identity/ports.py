@@ -285,7 +285,22 @@ class ThrottleStore(Protocol):
     async def clear(self, key: str) -> None: ...
 
 
-class UnitOfWork(Protocol):
+class RotationUnit(Protocol):
+    """What a refresh rotation needs of a unit of work: its two steps (every UnitOfWork is one)."""
+
+    @property
+    def sessions(self) -> RotationSteps: ...
+    async def __aenter__(self) -> RotationUnit: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...
+
+
+class UnitOfWork(RotationUnit, Protocol):
     @property
     def users(self) -> UserStore: ...
     @property
@@ -314,28 +329,6 @@ class UnitOfWork(Protocol):
     def mfa_tickets(self) -> MfaTicketStore: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-    async def commit(self) -> None: ...
-
-
-class RotationUnit(Protocol):
-    """What a refresh rotation needs of a unit of work: its two steps (a UnitOfWork is one)."""
-
-    @property
-    def sessions(self) -> RotationSteps: ...
-    async def __aenter__(self) -> RotationUnit: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-    async def commit(self) -> None: ...
 
 
 class UnitOfWorkFactory(Protocol):
