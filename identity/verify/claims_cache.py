@@ -18,7 +18,6 @@ entries, the oldest insertion going first, so re-encodings cannot grow it.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -34,23 +33,13 @@ from identity.domain.token_rules import (
     check_times,
     valid_window,
 )
+from identity.verify.readonly import frozen_payload
 
 DEFAULT_CACHE_SIZE = 4096
-_NESTED = frozenset({dict, list})
 
 
 class CachedClaims:
-    __slots__ = (
-        "claims",
-        "kid",
-        "key",
-        "keyset",
-        "shared",
-        "_lists",
-        "_nested",
-        "valid_from",
-        "valid_to",
-    )
+    __slots__ = ("claims", "kid", "key", "keyset", "shared", "valid_from", "valid_to")
 
     def __init__(
         self,
@@ -60,51 +49,15 @@ class CachedClaims:
         keyset: Mapping[str, VerificationKey],
         leeway: float,
     ) -> None:
-        payload = claims.raw
-        flat = _NESTED.isdisjoint(map(type, payload.values()))  # JSON: only these two nest
-        # Lists of plain values (`amr`, which every token has, a list `aud`): a shallow copy
-        # per hit keeps them unshared at a fraction of a deep copy's cost.
-        lists = None if flat else _flat_lists(payload)
         self.claims = claims
         self.kid = kid
         self.key = key
         self.keyset = keyset
         # Inside this window a hit needs no call to check_times (whose rule it is).
         self.valid_from, self.valid_to = valid_window(claims.exp, claims.nbf, claims.iat, leeway)
-        # Only immutable values (the usual case): one read-only view serves every caller; the
-        # payload dict behind it is reachable only through views (the Verifier never hands out
-        # AccessClaims). Nested values are copied in and, on every hit, out, so a caller that
-        # mutates what it was handed cannot change what the next caller reads.
-        self.shared: Mapping[str, Any] | None = MappingProxyType(payload) if flat else None
-        self._lists = lists
-        self._nested: dict[str, Any] | None = None
-        if not flat:
-            self._nested = copy.deepcopy(dict(payload))
-
-    def result(self) -> Mapping[str, Any]:
-        """The claims for one caller: read-only, and nothing in them shared if mutable."""
-        if self.shared is not None:
-            return self.shared
-        nested = self._nested or {}
-        if self._lists is None:
-            return MappingProxyType(copy.deepcopy(nested))
-        fresh = nested.copy()
-        for name in self._lists:
-            fresh[name] = fresh[name].copy()
-        return MappingProxyType(fresh)
-
-
-def _flat_lists(payload: Mapping[str, Any]) -> tuple[str, ...] | None:
-    """The names of the payload's lists when every nested value is a list of plain (immutable)
-    JSON values; None when something nests deeper (an object, a list of lists)."""
-    names = []
-    for name, value in payload.items():
-        kind = type(value)
-        if kind is dict or (kind is list and not _NESTED.isdisjoint(map(type, value))):
-            return None
-        if kind is list:
-            names.append(name)
-    return tuple(names)
+        # Read-only all the way down (lists and objects frozen once, here), so one view serves
+        # every caller: what one caller is handed, none can change for the next.
+        self.shared: Mapping[str, Any] = MappingProxyType(frozen_payload(claims.raw))
 
 
 class ClaimsCache:

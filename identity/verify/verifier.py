@@ -46,6 +46,7 @@ from identity.verify.errors import (
     UnverifiedEmail,
 )
 from identity.verify.introspector import Introspector
+from identity.verify.readonly import frozen_payload
 from identity.verify.sources import DEFAULT_FETCH_TIMEOUT, HttpJwksSource, JwksSource
 
 DEFAULT_REFETCH_COOLDOWN = 30.0
@@ -133,7 +134,9 @@ class Verifier:
     def verify(
         self, token: str, *, acr: str | None = None, max_auth_age: float | None = None
     ) -> Mapping[str, Any]:
-        """Return the token's claims (read-only) or raise InvalidToken saying why.
+        """Return the token's claims or raise InvalidToken saying why. The claims are read-only
+        all the way down (identity.verify.readonly), the same object for every caller of a
+        cached token.
 
         `acr` demands a level ("aal2": a second factor) and `max_auth_age` that the user
         authenticated at most that many seconds ago; a token that is otherwise valid but fails
@@ -150,8 +153,7 @@ class Verifier:
             claims, result = self._verify(token)
         else:
             claims = entry.claims
-            shared = entry.shared
-            result = shared if shared is not None else entry.result()
+            result = entry.shared
         self._check_email_verified(result)
         if self._staleness is not None and self._too_stale():
             raise StaleRevocations("revocation feed too stale")
@@ -176,8 +178,7 @@ class Verifier:
             claims, result = await self._averify(token)
         else:
             claims = entry.claims
-            shared = entry.shared
-            result = shared if shared is not None else entry.result()
+            result = entry.shared
         self._check_email_verified(result)
         if self._staleness is not None and self._too_stale():
             if self._introspector is None:
@@ -231,7 +232,7 @@ class Verifier:
             self._keys.refresh()
             hit = self._hit(token)  # an unchanged key keeps its cached tokens
             if hit is not None:
-                return hit.claims, hit.result()
+                return hit.claims, hit.shared
             current = self._timestamp()  # a fetch may have taken a while
         try:
             return self._checked(token, self._datetime(current))
@@ -249,7 +250,7 @@ class Verifier:
             await self._keys.arefresh()
             hit = self._hit(token)
             if hit is not None:
-                return hit.claims, hit.result()
+                return hit.claims, hit.shared
             current = self._timestamp()
         try:
             return self._checked(token, self._datetime(current))
@@ -273,7 +274,7 @@ class Verifier:
         keys = self._keys.keys
         claims = self._check(token, keys, now)
         entry = self._cache.remember(token, claims, keys) if self._cache is not None else None
-        return claims, _claims(claims) if entry is None else entry.result()
+        return claims, _claims(claims) if entry is None else entry.shared
 
     def _check(
         self, token: str, keys: Mapping[str, VerificationKey], now: datetime
@@ -287,4 +288,5 @@ class Verifier:
 
 
 def _claims(claims: AccessClaims) -> Mapping[str, Any]:
-    return MappingProxyType(dict(claims.raw))
+    """The claims handed out with the cache off: read-only all the way down, as a hit's are."""
+    return MappingProxyType(frozen_payload(claims.raw))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import operator
 from typing import Any
 
 import pytest
@@ -223,16 +224,27 @@ def test_a_refetched_but_unchanged_key_keeps_the_entry(
     assert len(checks) == 1
 
 
-def test_nested_claims_handed_out_cannot_change_the_next_answer(verifier, keys, tokens):
+@pytest.mark.parametrize("cache_size", [4096, 0], ids=["cached", "cache-off"])
+def test_claims_handed_out_are_read_only_all_the_way_down(make_verifier, keys, tokens, cache_size):
+    """One frozen payload serves every hit, so nothing in it may change: no caller can alter
+    what the next one reads, with the cache on or off (the same claims either way)."""
+    verifier = make_verifier(cache_size=cache_size)
     token = tokens.sign(keys["ES256"], tokens.claims(aud=["api", "billing"], extra={"a": [1]}))
     first = verifier.verify(token)
-    first["aud"].append("admin")
-    first["extra"]["a"].append(2)
+    edits = [
+        lambda: first["aud"].append("admin"),
+        lambda: first["aud"].__setitem__(0, "admin"),
+        lambda: first["extra"]["a"].extend([2]),
+        lambda: first["extra"].update(b=2),
+        lambda: first["extra"].__setitem__("a", []),
+        lambda: operator.setitem(first, "sub", "admin"),
+    ]
+    for edit in edits:
+        with pytest.raises(TypeError):
+            edit()
     again = verifier.verify(token)
-    assert again["aud"] == ["api", "billing"]
-    assert again["extra"] == {"a": [1]}
-    with pytest.raises(TypeError):
-        again["sub"] = "admin"  # type: ignore[index]
+    assert again["aud"] == ["api", "billing"] and isinstance(again["aud"], list)
+    assert again["extra"] == {"a": [1]} and isinstance(again["extra"], dict)
 
 
 def test_failures_are_not_cached(make_verifier, keys, tokens, checks):
