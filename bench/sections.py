@@ -109,7 +109,8 @@ def section_introspect(data: dict[str, Any] | None) -> str:
     return f"""## 2. Introspection RPC (`IdentityService.Introspect`, `service` credential)
 
 Command: `{data["command"]}`. identity (`identity serve`, through `bench.serve_counted`) and
-the echo server (a generic `grpc.aio` handler returning its request bytes, no interceptor) are
+the echo server (a generic `grpc.aio` handler returning its request bytes, no interceptor, on
+uvloop as identity is) are
 pinned to core {s["server_cpus"]}, the load generator to core {s["client_cpus"]}. {s["tokens"]}
 access tokens from real logins are introspected round-robin; the echo call carries the same
 bytes and metadata. Closed loop, {s["warmup_s"]} s warm-up, {s["duration_s"]} s measured per run,
@@ -181,8 +182,8 @@ def section_refresh(data: dict[str, Any] | None) -> str:
 
 Command: `{data["command"]}`. Each virtual user owns one session and rotates its own chain in a
 closed loop. identity, the edge and the echo server (bench/echo.py: a grpc.aio handler
-answering its request bytes, the floor of any Python gRPC server; same request bytes and
-metadata) are pinned to core {s["server_cpus"]}, the load generator and
+answering its request bytes on uvloop as identity does, the floor of any Python gRPC server;
+same request bytes and metadata) are pinned to core {s["server_cpus"]}, the load generator and
 the asyncpg ceiling loop to core {s["client_cpus"]}; PostgreSQL is not pinned. {s["repeats"]}
 repeats × {s["duration_s"]} s (after {s["warmup_s"]} s warm-up) per contender, shuffled within a
 repeat. The PostgreSQL ceiling runs the same statements per rotation as identity (compiled
