@@ -5,7 +5,10 @@
 Contenders, each an edge process (the same app, the same EDGE_* settings, a 2 s head timeout)
 in front of one `identity serve` on PostgreSQL:
 - `uvicorn-httptools`: `edge-http serve` as shipped (uvicorn, httptools, edge_http's limits);
-- `uvicorn-h11`, `hypercorn`, `granian`: bench/edge_server.py, each with its nearest options.
+- `uvicorn-h11`, `hypercorn`, `granian`: bench/edge_server.py, each with its nearest options;
+- `floor`: bench/edge_floor.py, not an edge: one raw ASGI function on uvicorn-httptools making the
+  edge's one gRPC call, the least any edge on this server and gRPC client could cost (its users
+  log in through the shipped edge; it is not probed for limits, having none).
 
 First each is probed for the limits the edge must hold (EDGE_MAX_HEADER_BYTES, the head
 timeout): a 1 MiB header that never ends must be answered and the connection closed, and a
@@ -40,8 +43,9 @@ from bench.stack import IdentityStack, Process, emails, free_port, wait_http
 
 FLAGS: dict[str, Any] = {"repeats": 3, "duration": 3.0, "users": 32}
 QUICK: dict[str, Any] = {"repeats": 1, "duration": 1.0, "users": 4}
-SERVERS = ("uvicorn-httptools", "uvicorn-h11", "hypercorn", "granian")
+SERVERS = ("uvicorn-httptools", "uvicorn-h11", "hypercorn", "granian", "floor")
 BASELINE = "uvicorn-httptools"
+FLOOR = "floor"
 HEAD_TIMEOUT = 2.0
 
 
@@ -61,7 +65,9 @@ async def start_edge(stack: IdentityStack, kind: str) -> tuple[Process, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "edge_http.cli", "serve"]
-    if kind != BASELINE:
+    if kind == FLOOR:
+        argv = [sys.executable, "-m", "bench.edge_floor"]
+    elif kind != BASELINE:
         argv = [sys.executable, "-m", "bench.edge_server", kind]
     proc = Process(
         f"edge-{kind}",
@@ -116,20 +122,24 @@ async def measure(args: argparse.Namespace, seed: int = 5) -> dict[str, Any]:
     contenders: dict[str, Contender] = {}
     edges: list[Process] = []
     sessions: list[aiohttp.ClientSession] = []
+    urls: dict[str, str] = {}
     async with IdentityStack() as stack:
         try:
             for kind in SERVERS:
                 proc, url = await start_edge(stack, kind)
                 edges.append(proc)
-                limits[kind] = await probe_limits(url)
+                urls[kind] = url
+                limits[kind] = {} if kind == FLOOR else await probe_limits(url)
                 client = aiohttp.ClientSession(
                     connector=aiohttp.TCPConnector(limit=args.users + 4),
                     cookie_jar=aiohttp.DummyCookieJar(),
                     timeout=aiohttp.ClientTimeout(total=30.0),
                 )
                 sessions.append(client)
+                login_at = urls[BASELINE] if kind == FLOOR else url
                 cookies = [
-                    await EdgeChains.login(client, url, email) for email in emails(kind, args.users)
+                    await EdgeChains.login(client, login_at, email)
+                    for email in emails(kind, args.users)
                 ]
                 chains = EdgeChains(client, url, cookies)
                 contenders[kind] = (chains.rotate, lambda pid=proc.pid: tree_cpu_seconds(pid))
