@@ -20,10 +20,15 @@ Every virtual user owns one session and rotates its own chain, one rotation afte
   bytes and does nothing else, called with a RefreshRequest's bytes and the same metadata, its
   process pinned where identity is. `echo ÷ pg` is the most of the ceiling a Python gRPC server
   on one core reaches before doing any work.
+- `floor`: the floor of a rotation server on identity's stack: bench/rotation_floor.py, a
+  grpc.aio handler on uvloop that sends the same two statements from an asyncpg pool and answers
+  a TokenResponse's worth of bytes (no authentication, rules, signing or metrics), pinned where
+  identity is. identity's CPU per rotation reads as this floor plus identity's own work.
 
 identity, the edge and the echo server are pinned to the last core, the load generator (and the
 asyncpg loop) to core 0; PostgreSQL is not pinned. Per repeat the four run back to back in a
-shuffled order; ratios (grpc/pg, edge/pg, edge/grpc, echo/pg, grpc/echo) are within a repeat.
+shuffled order; ratios (grpc/pg, edge/pg, edge/grpc, echo/pg, grpc/echo, floor/pg, grpc/floor)
+are within a repeat.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from bench._common import CLIENT_CPUS, SERVER_CPUS, fmt_num, fmt_ratio
 from bench.echo import ECHO_METHOD, start_echo
 from bench.internals import ROTATION_STATEMENTS, refresh_token_digest
 from bench.load import RunResult
+from bench.rotation_floor import FLOOR_METHOD, start_floor
 from bench.runner import (
     Contender,
     closed_loops,
@@ -190,6 +196,21 @@ class PgChains:
         self.digests[i] = successor
 
 
+class FloorChains:
+    """Chains rotated by bench/rotation_floor.py: the request is the current token's digest, the
+    answer starts with the successor's."""
+
+    def __init__(self, digests: list[bytes]) -> None:
+        self.digests = digests
+        self.call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] | None = None
+        self.md: Any = ()
+
+    async def rotate(self, i: int) -> None:
+        assert self.call is not None
+        answer = await self.call(self.digests[i], metadata=self.md, timeout=30.0)
+        self.digests[i] = answer[:32]
+
+
 def _summarise(results: dict[str, list[RunResult]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, runs in results.items():
@@ -207,6 +228,8 @@ def _summarise(results: dict[str, list[RunResult]]) -> dict[str, Any]:
         ("edge", "grpc"),
         ("echo", "pg"),
         ("grpc", "echo"),
+        ("floor", "pg"),
+        ("grpc", "floor"),
     ]:
         if a in results and b in results:
             out[f"{a}_vs_{b}"] = ratio(results[a], results[b])
@@ -258,6 +281,12 @@ async def measure(args: argparse.Namespace, seed: int = 3) -> dict[str, Any]:
 
         pg_logins = await register_and_login(channel, edge_secret, most, "pg", 4)
         pg_digests = [refresh_token_digest(t.refresh_token) for t in pg_logins]
+        floor_logins = await register_and_login(channel, edge_secret, most, "floor", 4)
+        floor_chains = FloorChains([refresh_token_digest(t.refresh_token) for t in floor_logins])
+        answer_bytes = len(floor_logins[0].SerializeToString())
+        floor_proc, floor_channel = await start_floor(stack.db.dsn, answer_bytes)
+        floor_chains.call = floor_channel.unary_unary(FLOOR_METHOD)
+        floor_chains.md = echo_md
         edge_chains: EdgeChains | None = None
         client: aiohttp.ClientSession | None = None
         if not args.no_edge:
@@ -279,6 +308,7 @@ async def measure(args: argparse.Namespace, seed: int = 3) -> dict[str, Any]:
                 "grpc": (grpc_chains.rotate, stack.server_cpu_seconds),
                 "pg": (PgChains(pool, pg_digests).rotate, None),
                 "echo": (echo, echo_proc.cpu_seconds),
+                "floor": (floor_chains.rotate, floor_proc.cpu_seconds),
             }
             if edge_chains is not None:
                 chains["edge"] = (edge_chains.rotate, edge_cpu)
@@ -291,6 +321,8 @@ async def measure(args: argparse.Namespace, seed: int = 3) -> dict[str, Any]:
             await client.close()
         await echo_channel.close()
         echo_proc.stop()
+        await floor_channel.close()
+        floor_proc.stop()
     return {
         "settings": {
             "repeats": args.repeats,
@@ -312,13 +344,14 @@ async def measure(args: argparse.Namespace, seed: int = 3) -> dict[str, Any]:
 
 def _line(s: dict[str, Any]) -> str:
     parts = []
-    for name in ("edge", "grpc", "echo", "pg"):
+    for name in ("edge", "grpc", "floor", "echo", "pg"):
         if name in s:
             parts.append(
                 f"{name} {fmt_num(s[name]['throughput'])}/s p50 {fmt_num(s[name]['p50_ms'], 1)} "
                 f"p99 {fmt_num(s[name]['p99_ms'], 1)} ms err {s[name]['errors']}"
             )
-    for key in ("grpc_vs_pg", "edge_vs_pg", "edge_vs_grpc", "echo_vs_pg", "grpc_vs_echo"):
+    keys = ("grpc_vs_pg", "edge_vs_pg", "edge_vs_grpc", "echo_vs_pg", "grpc_vs_echo", "floor_vs_pg")
+    for key in keys:
         if key in s:
             parts.append(f"{key} {fmt_ratio(s[key])}")
     return "; ".join(parts)

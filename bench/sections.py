@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench._common import SERVER_CPUS, fmt_num, fmt_ratio
+from bench.sections_floors import edge_floor_remark, rotation_floor_text
 from bench.targets import (
     CACHED_VS_RAW,
     INTROSPECT_P99,
@@ -174,7 +175,7 @@ def section_refresh(data: dict[str, Any] | None) -> str:
     s = data["settings"]
     notes = "\n".join(f"* {n}" for n in data.get("notes", []))
     errors = {
-        n: {k: r[k]["errors"] for k in ("edge", "grpc", "pg", "echo") if k in r}
+        n: {k: r[k]["errors"] for k in ("edge", "grpc", "pg", "echo", "floor") if k in r}
         for n, r in data["results"].items()
     }
     stmts = "\n".join(f"    {x}" for x in data["statements_per_rotation"])
@@ -211,9 +212,10 @@ pool {s["pg_pool"]}:
         )
     }
 
-Errors (all repeats): `{errors}`. There is no numeric target for rotation; the ratio to the
-ceiling says how much of PostgreSQL's capacity for these statements identity turns into
-rotations.
+{rotation_floor_text(data)}
+Errors (all repeats): `{errors}`. The ratio to the ceiling says how much of PostgreSQL's
+capacity for these statements identity turns into rotations (issue 19's bar: the summary
+above).
 {notes}
 
 ![Refresh throughput](perf/refresh_throughput.png)
@@ -382,25 +384,4 @@ ends must be answered and closed, a silent connection closed.
 The edge runs on uvicorn with httptools and `edge_http/limited_httptools.py`: the only contender
 here holding both limits, and the least CPU per refresh. h11 (uvicorn's or hypercorn's) and
 granian cap the head size but let a silent connection stay open past the timeout.
-{_floor_remark(data["results"])}"""
-
-
-# Issue 19: the edge's own CPU per rotation, ms (targets.py holds the combined identity + edge bar).
-EDGE_CPU_BAR_MS = 0.5
-
-
-def _floor_remark(results: dict[str, Any]) -> str:
-    floor, edge = results.get("floor"), results.get("uvicorn-httptools")
-    if floor is None or edge is None:
-        return ""
-    lowest = floor["edge_cpu_ms_per_refresh"]["median"]
-    added = edge["edge_cpu_ms_per_refresh"]["median"] - lowest
-    bar = EDGE_CPU_BAR_MS
-    verdict = "below this floor" if lowest > bar else "above this floor"
-    return f"""
-The floor spends {fmt_num(floor["edge_cpu_ms_per_refresh"], 3)} ms per refresh: the HTTP server,
-the gRPC client and their event-loop wake-ups at this rate, with nothing of ours. The shipped edge
-adds {added:.3f} ms to it (medians): routing, the four middlewares, CSRF and origin checks,
-cookie rules, metrics and problem handling. Issue 19's bar for the edge (≤ {bar} ms per
-rotation) is {verdict} on this machine.
-"""
+{edge_floor_remark(data["results"])}"""

@@ -24,7 +24,8 @@ def _each(field: str, under: str = "") -> Rows:
     return lambda d: [
         (k, (r[under] if under else r)[field])
         for k, r in d["results"].items()
-        if field in (r[under] if under else r)  # a result recorded before the field existed
+        # A result recorded before the field (or the contender) existed has none.
+        if (not under or under in r) and field in (r[under] if under else r)
     ]
 
 
@@ -135,6 +136,15 @@ ECHO_VS_CEILING = Target(
     "echo_vs_pg", "refresh", "gRPC echo (no work) ÷ PostgreSQL ceiling, {key} users",
     _each("echo_vs_pg"), each="users",
 )  # fmt: skip
+FLOOR_VS_CEILING = Target(
+    "floor_vs_pg", "refresh",
+    "rotation floor (gRPC + the two statements, nothing else) ÷ PostgreSQL ceiling, {key} users",
+    _each("floor_vs_pg"), each="users",
+)  # fmt: skip
+FLOOR_ROTATION_CPU = Target(
+    "floor_ms_per_rotation", "refresh", "rotation floor CPU per rotation, ms, {key} users",
+    _each("cpu_ms_per_call", "floor"), higher_is_better=False, each="users",
+)  # fmt: skip
 ROTATION_CPU = Target(
     "identity_ms_per_rotation", "refresh", "identity CPU per gRPC rotation, ms, {key} users",
     _each("cpu_ms_per_call", "grpc"), 1.0, higher_is_better=False, each="users",
@@ -230,7 +240,9 @@ TARGETS: tuple[Target, ...] = (
     INTROSPECT_SQL,
     REFRESH_VS_CEILING,
     ECHO_VS_CEILING,
+    FLOOR_VS_CEILING,
     ROTATION_CPU,
+    FLOOR_ROTATION_CPU,
     EDGE_ROTATION_CPU,
     LOGINS_VS_PARALLEL,
     LOGINS_VS_CEILING,
