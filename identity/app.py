@@ -265,6 +265,7 @@ class IdentityApp:
         if self._metrics is not None:
             await asyncio.to_thread(self._metrics.shutdown)
             self._metrics.server_close()
+        await self.uow.aclose()
         await self.engine.dispose()
 
     async def wait(self) -> None:

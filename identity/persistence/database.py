@@ -23,6 +23,9 @@ STATEMENT_TIMEOUT_MS = 5000
 PING_IF_IDLE_FOR_S = 1.0
 PING_TIMEOUT_S = 1.0
 PING = "SELECT 1"
+CONNECT_TIMEOUT_S = 5
+# How long a call waits for a pooled connection before answering UNAVAILABLE.
+POOL_TIMEOUT_S = 5
 _RETURNED_AT = "identity.returned_at"
 
 
@@ -32,24 +35,41 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _sqlite_serialisable_writes(engine)
         return engine
-    connect_args: dict[str, Any] = {
-        "command_timeout": STATEMENT_TIMEOUT_MS / 1000,
-        "timeout": 5,
-        "server_settings": {"statement_timeout": str(STATEMENT_TIMEOUT_MS)},
-    }
     engine = create_async_engine(
         url,
         pool_size=10,
         max_overflow=10,
-        pool_timeout=5,
+        pool_timeout=POOL_TIMEOUT_S,
         # The connection returned last goes out first: under light load one or two connections
         # serve every call and stay fresh, where FIFO would cycle through all ten and hand out
         # connections idle for over PING_IF_IDLE_FOR_S, each costing a ping.
         pool_use_lifo=True,
-        connect_args=connect_args,
+        connect_args=_pg_connect_args(),
     )
     _check_connections_on_checkout(engine)
     return engine
+
+
+def _pg_connect_args() -> dict[str, Any]:
+    """asyncpg's connection settings, for SQLAlchemy's pool and the rotation's (hot_pool.py)."""
+    return {
+        "command_timeout": STATEMENT_TIMEOUT_MS / 1000,
+        "timeout": CONNECT_TIMEOUT_S,
+        "server_settings": {"statement_timeout": str(STATEMENT_TIMEOUT_MS)},
+    }
+
+
+# Options of SQLAlchemy's asyncpg dialect that a URL may carry but asyncpg.connect does not take.
+_DIALECT_ONLY = frozenset({"prepared_statement_cache_size", "prepared_statement_name_func"})
+
+
+def asyncpg_connect_kwargs(engine: AsyncEngine) -> dict[str, Any]:
+    """What asyncpg.connect needs to open the connections `engine` opens: the URL as the
+    dialect reads it (host, port, user, password, database, a socket directory, ssl) and the
+    same timeouts and server settings."""
+    _, from_url = engine.dialect.create_connect_args(engine.url)
+    kwargs = {k: v for k, v in from_url.items() if k not in _DIALECT_ONLY}
+    return {**kwargs, **_pg_connect_args()}
 
 
 def _check_connections_on_checkout(engine: AsyncEngine) -> None:

@@ -1,13 +1,13 @@
-"""PostgreSQL's hot statements sent through asyncpg itself, on the connection SQLAlchemy checked
-out for the unit of work.
+"""PostgreSQL's hot statements sent through asyncpg itself, on a connection of the rotation's own
+pool (hot_pool.py) or the one SQLAlchemy checked out for an autocommit unit of work.
 
 Measured in-process (issue 19, sequential rotations on one connection): the two statements of a
 rotation cost identity 1.06 ms of CPU through SQLAlchemy's execution layer (connection proxy,
 execution context, the greenlet bridge, result set-up) and 0.24 ms sent by asyncpg directly;
 the whole rotation cost 1.2 ms. So the statements of the hot path are compiled once, here, to
 asyncpg's text with `$n` parameters, and sent by asyncpg (which prepares each once per
-connection and keeps it). Everything else stays with SQLAlchemy: the pool and its checkout
-checks (identity/persistence/database.py), autocommit, and every other statement.
+connection and keeps it). Everything else stays with SQLAlchemy: its pool and checkout checks
+(identity/persistence/database.py), transactions, and every other statement.
 
 A result is asyncpg's Record, a mapping from column labels to values with asyncpg's own types,
 which for these columns are SQLAlchemy's too (timestamptz: aware UTC datetimes; bytea: bytes).
@@ -15,6 +15,7 @@ which for these columns are SQLAlchemy's too (timestamptz: aware UTC datetimes; 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,9 +77,12 @@ def _failed(driver: asyncpg.Connection, error: BaseException) -> BaseException:
     asyncpg can leave a connection mid-operation when a statement fails or its task is cancelled
     (a deadline, a restart: "another operation is in progress" on the next use). SQLAlchemy
     would have invalidated its connection; this connection went round SQLAlchemy, so it is
-    closed here, at once (terminate: no round trip), and the pool's checkout check replaces it
-    (a closed connection is never handed out, database.py)."""
-    driver.terminate()
+    closed here, at once (terminate: no round trip), and its pool replaces it (a closed
+    connection is never handed out: database.py, hot_pool.py)."""
+    # A connection of the rotation's pool (hot_pool.py) that the server closed was already
+    # handed back by asyncpg, which says so instead of terminating it again.
+    with contextlib.suppress(asyncpg.InterfaceError):
+        driver.terminate()
     if isinstance(error, _DRIVER_ERRORS):
         return translate(error) or error
     return error

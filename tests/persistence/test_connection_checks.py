@@ -6,11 +6,18 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from identity.app import IdentityApp
-from identity.persistence.database import PING_IF_IDLE_FOR_S, create_engine
+from identity.persistence.database import (
+    PING_IF_IDLE_FOR_S,
+    PING_TIMEOUT_S,
+    asyncpg_connect_kwargs,
+    create_engine,
+)
+from identity.persistence.hot_pool import HotPool
 from identity.v1 import identity_pb2 as pb
 from tests.conftest import Running, make_channel, settings_for
 from tests.helpers import login, refresh, register_and_login
@@ -22,8 +29,10 @@ async def test_connections_whose_backend_was_terminated_are_replaced_unseen(
     s = await start_identity("postgres")
     email = unique_email()
     first = await register_and_login(s, email)
-    # A few calls at once, so the pool holds several connections.
+    # A few calls at once, so the pool holds several connections; and a rotation, so the
+    # rotation's own pool (hot_pool.py) holds one.
     await asyncio.gather(*(login(s, email) for _ in range(4)))
+    first = await refresh(s, first.refresh_token)
     admin = await asyncpg.connect(pg.dsn)
     try:
         killed = await admin.fetchval(
@@ -121,9 +130,11 @@ async def test_idle_connections_cut_silently_are_pinged_and_replaced(pg, unique_
             "postgres",
         )
         email = unique_email()
-        await register_and_login(s, email)
+        rotated = await refresh(s, (await register_and_login(s, email)).refresh_token)
         await asyncio.gather(*(login(s, email) for _ in range(3)))
-        assert proxy.freeze_open_connections() >= 2
+        # The rotation's own pool (hot_pool.py) holds a connection too: frozen with the rest.
+        assert s.app.uow.hot is not None and s.app.uow.hot.sizes() == (1, 1)
+        assert proxy.freeze_open_connections() >= 3
         # Frozen first, then idle past the ping threshold: whatever used a connection last (a
         # login, or identity's own background loops: the outbox, the revocation poll), every
         # connection in the pool has now been idle long enough to be pinged. Frozen the other
@@ -134,9 +145,83 @@ async def test_idle_connections_cut_silently_are_pinged_and_replaced(pg, unique_
         # on one of them until the statement timeout and answer UNAVAILABLE.
         tokens = await login(s, email)
         assert tokens.access_token
+        assert (await refresh(s, rotated.refresh_token)).access_token  # the rotation's ping
         assert (await refresh(s, tokens.refresh_token)).access_token
     finally:
         await channel.close()
         await app.stop(grace=0.5)
         await proxy.close()
         await pg.drop_database(database_url.render_as_string(hide_password=False))
+
+
+async def _hot_pool(url: str) -> HotPool:
+    engine = create_engine(url)
+    try:
+        return HotPool(asyncpg_connect_kwargs(engine))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_live_rotation_connection_idle_past_the_ping_threshold_is_kept(pg):
+    """The rotation's pool (hot_pool.py) pings like SQLAlchemy's, and a ping that passes keeps
+    the connection: the same backend serves again, nothing new is opened."""
+    url = await pg.create_database()
+    hot = await _hot_pool(url)
+    try:
+        pids = []
+        for _ in range(3):
+            connection = await hot.acquire()
+            pids.append(connection.get_server_pid())
+            await hot.release(connection)
+            await asyncio.sleep(PING_IF_IDLE_FOR_S * 1.3)
+        assert len(set(pids)) == 1 and hot.opened == 1, (pids, hot.opened)
+    finally:
+        await hot.close()
+        await pg.drop_database(url)
+
+
+async def test_a_caller_cancelled_during_the_ping_leaves_no_connection_held(pg):
+    """A rotation whose deadline ends while its connection is being pinged (a silent socket
+    takes the whole PING_TIMEOUT_S) must not keep that connection checked out: ten of those
+    would leave the pool empty for good."""
+    database_url = make_url(await pg.create_database())
+    upstream = make_url(pg.dsn)
+    proxy = FreezingProxy(upstream.host or "127.0.0.1", upstream.port or 5432)
+    proxied = database_url.set(host="127.0.0.1", port=await proxy.start())
+    hot = await _hot_pool(proxied.render_as_string(hide_password=False))
+    try:
+        await hot.release(await hot.acquire())
+        assert proxy.freeze_open_connections() == 1
+        await asyncio.sleep(PING_IF_IDLE_FOR_S * 1.3)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(hot.acquire(), PING_TIMEOUT_S / 3)  # cancelled mid-ping
+        await asyncio.sleep(0.1)
+        size, idle = hot.sizes()
+        assert size == idle, "the pinged connection is still checked out"
+        connection = await hot.acquire()  # and the pool still serves, on a new connection
+        assert await connection.fetchval("SELECT 1") == 1
+        await hot.release(connection)
+    finally:
+        await hot.close()
+        await proxy.close()
+        await pg.drop_database(database_url.render_as_string(hide_password=False))
+
+
+async def test_the_rotation_pool_refuses_once_closed(pg):
+    url = await pg.create_database()
+    hot = await _hot_pool(url)
+    try:
+        connection = await hot.acquire()
+        closing = asyncio.ensure_future(hot.close())
+        await asyncio.sleep(0.05)
+        with pytest.raises(asyncpg.InterfaceError):  # translate(): UNAVAILABLE
+            await hot.acquire()
+        await hot.release(connection)  # a rotation still running at shutdown gives it back
+        await closing
+        unused = await _hot_pool(url)
+        await unused.close()
+        with pytest.raises(asyncpg.InterfaceError):  # closed before first use: never opens
+            await unused.acquire()
+        assert unused.sizes() == (0, 0)
+    finally:
+        await pg.drop_database(url)

@@ -11,14 +11,19 @@ import asyncpg
 import grpc
 import pytest
 from asyncpg import exceptions as pg_exc
-from sqlalchemy import event
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi as AsyncpgDbapi
 
 from identity.domain.errors import Unavailable
 from identity.domain.refresh import refresh_token_digest
+from identity.persistence.database import create_engine
 from identity.persistence.errors import translate
+from identity.persistence.prepared import Prepared
+from identity.persistence.uow import SqlUnitOfWorkFactory
 from identity.v1 import identity_pb2 as pb
 from tests.helpers import error_of, refresh, register_and_login
+
+SLEEP = Prepared(select(func.pg_sleep(10)))
 
 
 async def test_a_rotation_cancelled_mid_statement_leaves_the_pool_sound(
@@ -73,45 +78,33 @@ async def test_a_rotation_cancelled_mid_statement_leaves_the_pool_sound(
 
 
 async def test_every_rotation_outcome_gives_its_connection_back(start_identity, unique_email):
-    """A rotation checks a connection out of the pool without SQLAlchemy's Connection around it
-    (uow.PgRotation): rotated, replayed in the grace window, reused, unknown or refused, each
-    gives it back itself — none is left for the garbage collector to detach from the pool — and
+    """A rotation takes its connection from the rotation's own pool (hot_pool.py): rotated,
+    replayed in the grace window, reused, unknown or refused, each gives it back itself, and
     they reuse the pool's connections rather than open new ones."""
     s = await start_identity("postgres")
-    pool = s.app.engine.sync_engine.pool
+    hot = s.app.uow.hot
+    assert hot is not None
     tokens = await register_and_login(s, unique_email())
-    rotated = await refresh(s, tokens.refresh_token)  # warm: the pool has its connections
-    seen = {"connect": 0, "detach": 0}
-
-    def opened(*_: object) -> None:
-        seen["connect"] += 1
-
-    def detached(*_: object) -> None:
-        seen["detach"] += 1
-
-    event.listen(pool, "connect", opened)
-    event.listen(pool, "detach", detached)
-    try:
-        replayed = await refresh(s, tokens.refresh_token)  # the grace window's same successor
-        assert replayed.grace_replay and replayed.refresh_token == rotated.refresh_token
-        unknown = await error_of(
-            s.stub.Refresh(pb.RefreshRequest(refresh_token="idrt_" + "A" * 43), metadata=s.md())
-        )
-        assert unknown.code() == grpc.StatusCode.UNAUTHENTICATED
-        successor = (await refresh(s, rotated.refresh_token)).refresh_token
-        reused = await error_of(  # past its grace: theft, the family is revoked
-            s.stub.Refresh(pb.RefreshRequest(refresh_token=tokens.refresh_token), metadata=s.md())
-        )
-        assert reused.code() == grpc.StatusCode.UNAUTHENTICATED
-        ended = await error_of(
-            s.stub.Refresh(pb.RefreshRequest(refresh_token=successor), metadata=s.md())
-        )
-        assert ended.code() == grpc.StatusCode.UNAUTHENTICATED
-        gc.collect()  # a connection nobody gave back would be detached here, at the latest
-    finally:
-        event.remove(pool, "connect", opened)
-        event.remove(pool, "detach", detached)
-    assert seen == {"connect": 0, "detach": 0}
+    rotated = await refresh(s, tokens.refresh_token)  # warm: the pool has its connection
+    opened = hot.opened
+    replayed = await refresh(s, tokens.refresh_token)  # the grace window's same successor
+    assert replayed.grace_replay and replayed.refresh_token == rotated.refresh_token
+    unknown = await error_of(
+        s.stub.Refresh(pb.RefreshRequest(refresh_token="idrt_" + "A" * 43), metadata=s.md())
+    )
+    assert unknown.code() == grpc.StatusCode.UNAUTHENTICATED
+    successor = (await refresh(s, rotated.refresh_token)).refresh_token
+    reused = await error_of(  # past its grace: theft, the family is revoked
+        s.stub.Refresh(pb.RefreshRequest(refresh_token=tokens.refresh_token), metadata=s.md())
+    )
+    assert reused.code() == grpc.StatusCode.UNAUTHENTICATED
+    ended = await error_of(
+        s.stub.Refresh(pb.RefreshRequest(refresh_token=successor), metadata=s.md())
+    )
+    assert ended.code() == grpc.StatusCode.UNAUTHENTICATED
+    gc.collect()
+    size, idle = hot.sizes()
+    assert (hot.opened, idle) == (opened, size), "a connection was not given back, or reopened"
 
 
 @pytest.mark.parametrize(
@@ -168,3 +161,35 @@ def test_a_checkout_that_cannot_connect_is_unavailable(error):
 )
 def test_asyncpg_errors_of_a_wrong_statement_propagate(error):
     assert translate(error) is None
+
+
+async def test_a_rotation_connection_the_server_kills_mid_statement_is_unavailable(pg):
+    """The server ends a hot connection while its statement runs (a restart, an administrator):
+    asyncpg hands the connection back to its pool by itself, and the statement's failure still
+    answers UNAVAILABLE, not an internal error (terminating it again would raise)."""
+    url = await pg.create_database()
+    engine = create_engine(url)
+    uow = SqlUnitOfWorkFactory(engine)
+    admin = await asyncpg.connect(pg.dsn)
+    try:
+        assert uow.hot is not None
+        connection = await uow.hot.acquire()
+        pid = connection.get_server_pid()
+        sleeping = asyncio.ensure_future(SLEEP.fetchrow(connection, {}))
+        while not await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%pg_sleep%'",
+            pid,
+        ):
+            await asyncio.sleep(0.02)
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        with pytest.raises(Unavailable):
+            await sleeping
+        await uow.hot.release(connection)  # already handed back: nothing to do, no error
+        again = await uow.hot.acquire()  # a new connection in its place
+        assert again.get_server_pid() != pid
+        await uow.hot.release(again)
+    finally:
+        await admin.close()
+        await uow.aclose()
+        await engine.dispose()
+        await pg.drop_database(url)
