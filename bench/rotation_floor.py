@@ -36,37 +36,48 @@ POOL_SIZE = 20  # identity's own pool limit (pool_size 10 + max_overflow 10)
 CONSUME_AND_READ, RECORD_ROTATION = ROTATION_STATEMENTS
 
 
-async def _no_reset(connection: asyncpg.Connection) -> None:
-    """asyncpg's default reset on release is a round trip; identity's return to its pool has
-    nothing to undo either (no transaction, no session state)."""
+async def no_reset(connection: asyncpg.Connection) -> None:
+    """asyncpg's default reset on release is one more round trip per rotation; identity's
+    rotation pool skips it too (identity/persistence/hot_pool.py), having nothing to undo."""
+
+
+async def send_rotation(connection: asyncpg.Connection, digest: bytes) -> bytes | None:
+    """One rotation's two statements, as identity sends them (random successor digest: the HMAC
+    derivation and the encryption are identity's CPU, not PostgreSQL's); the successor's
+    digest, or None when the token was not this call's to consume. bench.refresh's ceiling
+    sends its rotations through this too."""
+    now = datetime.now(UTC)
+    binds = {"b_now": now, "b_used_ip": "127.0.0.1", "b_used_user_agent": "bench"}
+    facts = await connection.fetchrow(
+        CONSUME_AND_READ.sql, *CONSUME_AND_READ.args({**binds, "b_digest": digest})
+    )
+    if facts is None or not facts["won"]:
+        return None
+    successor = hashlib.sha256(os.urandom(32)).digest()
+    await connection.execute(
+        RECORD_ROTATION.sql,
+        *RECORD_ROTATION.args(
+            {
+                "b_now": now,
+                "b_idle_expires_at": now + timedelta(days=14),
+                "b_generation": facts["generation"] + 1,
+                "b_digest": successor,
+                "b_session_id": facts["session_id"],
+            }
+        ),
+    )
+    return successor
 
 
 async def serve_floor(port: int, dsn: str, answer_bytes: int) -> None:
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=POOL_SIZE, reset=_no_reset)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=POOL_SIZE, reset=no_reset)
     padding = b"\0" * max(0, answer_bytes - 32)
 
     async def rotate(digest: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
-        now = datetime.now(UTC)
-        successor = hashlib.sha256(os.urandom(32)).digest()
         async with pool.acquire() as connection:
-            binds = {"b_now": now, "b_used_ip": "127.0.0.1", "b_used_user_agent": "bench"}
-            facts = await connection.fetchrow(
-                CONSUME_AND_READ.sql, *CONSUME_AND_READ.args({**binds, "b_digest": digest})
-            )
-            if facts is None or not facts["won"]:
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, "chain broken")
-            await connection.execute(
-                RECORD_ROTATION.sql,
-                *RECORD_ROTATION.args(
-                    {
-                        "b_now": now,
-                        "b_idle_expires_at": now + timedelta(days=14),
-                        "b_generation": facts["generation"] + 1,
-                        "b_digest": successor,
-                        "b_session_id": facts["session_id"],
-                    }
-                ),
-            )
+            successor = await send_rotation(connection, digest)
+        if successor is None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "chain broken")
         return successor + padding
 
     server = grpc.aio.server()
