@@ -21,7 +21,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 from identity.domain.errors import ExpiredToken
@@ -33,7 +32,7 @@ from identity.domain.token_rules import (
     check_times,
     valid_window,
 )
-from identity.verify.readonly import frozen_payload
+from identity.verify.readonly import read_only_claims
 
 DEFAULT_CACHE_SIZE = 4096
 
@@ -57,7 +56,7 @@ class CachedClaims:
         self.valid_from, self.valid_to = valid_window(claims.exp, claims.nbf, claims.iat, leeway)
         # Read-only all the way down (lists and objects frozen once, here), so one view serves
         # every caller: what one caller is handed, none can change for the next.
-        self.shared: Mapping[str, Any] = MappingProxyType(frozen_payload(claims.raw))
+        self.shared: Mapping[str, Any] = read_only_claims(claims.raw)
 
 
 class ClaimsCache:

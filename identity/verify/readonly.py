@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NoReturn
 
 
@@ -52,6 +53,11 @@ class ReadOnlyDict(dict[str, Any]):
 
     def __reduce__(self) -> tuple[type[dict[str, Any]], tuple[dict[str, Any]]]:
         return dict, (dict(self),)
+
+
+def read_only_claims(payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What a caller is handed: a read-only view of the payload, frozen all the way down."""
+    return MappingProxyType(frozen_payload(payload))
 
 
 def frozen_payload(payload: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from types import MappingProxyType
 from typing import Any
 
 import grpc
@@ -46,7 +45,7 @@ from identity.verify.errors import (
     UnverifiedEmail,
 )
 from identity.verify.introspector import Introspector
-from identity.verify.readonly import frozen_payload
+from identity.verify.readonly import read_only_claims
 from identity.verify.sources import DEFAULT_FETCH_TIMEOUT, HttpJwksSource, JwksSource
 
 DEFAULT_REFETCH_COOLDOWN = 30.0
@@ -274,7 +273,7 @@ class Verifier:
         keys = self._keys.keys
         claims = self._check(token, keys, now)
         entry = self._cache.remember(token, claims, keys) if self._cache is not None else None
-        return claims, _claims(claims) if entry is None else entry.shared
+        return claims, read_only_claims(claims.raw) if entry is None else entry.shared
 
     def _check(
         self, token: str, keys: Mapping[str, VerificationKey], now: datetime
@@ -285,8 +284,3 @@ class Verifier:
             if not self._keys.loaded and header_kid(token) is not None:
                 raise JwksUnavailable("no JWK Set could be fetched") from None
             raise
-
-
-def _claims(claims: AccessClaims) -> Mapping[str, Any]:
-    """The claims handed out with the cache off: read-only all the way down, as a hit's are."""
-    return MappingProxyType(frozen_payload(claims.raw))
