@@ -93,8 +93,7 @@ def _check_connections_on_checkout(engine: AsyncEngine) -> None:
         # DisconnectionError makes the pool discard this connection and open another.
         if record.driver_connection is None or record.driver_connection.is_closed():
             raise DisconnectionError("connection closed by the server")
-        returned_at = record.info.get(_RETURNED_AT)
-        if returned_at is not None and time.monotonic() - returned_at > PING_IF_IDLE_FOR_S:
+        if due_for_ping(record.info.get(_RETURNED_AT)):
             try:
                 # Not dbapi_connection.ping(): on asyncpg that is three round trips (BEGIN, ";",
                 # ROLLBACK) bounded only by the statement timeout. One statement on the simple
@@ -103,7 +102,7 @@ def _check_connections_on_checkout(engine: AsyncEngine) -> None:
                 # empty query ";": asyncpg 0.32 fails on its answer (EmptyQueryResponse has no
                 # status), which made every ping fail and replaced every connection idle for a
                 # second (issue 19 found it: a connection opened per poll and per login).
-                await_only(record.driver_connection.execute(PING, timeout=PING_TIMEOUT_S))
+                await_only(ping(record.driver_connection))
             except Exception as error:
                 # This connection only (SQLAlchemy terminates it). Not InvalidatePoolError, which
                 # SQLAlchemy's own pre-ping raises: its soft invalidation closes the other stale
@@ -111,6 +110,19 @@ def _check_connections_on_checkout(engine: AsyncEngine) -> None:
                 # (measured with tests/persistence' relay: a login behind three dead connections
                 # took 5 s that way, 3 s this way).
                 raise DisconnectionError("ping failed") from error
+
+
+def due_for_ping(returned_at: float | None) -> bool:
+    """Whether a pooled connection given back at `returned_at` (time.monotonic(); None: never
+    used) has been idle long enough to be pinged before it is handed out. The rule of both
+    pools: SQLAlchemy's (above) and the rotation's (hot_pool.py)."""
+    return returned_at is not None and time.monotonic() - returned_at > PING_IF_IDLE_FOR_S
+
+
+async def ping(driver: Any) -> None:
+    """One `SELECT 1` on an asyncpg connection, bounded by PING_TIMEOUT_S (why this statement
+    and this bound: _check_connections_on_checkout)."""
+    await driver.execute(PING, timeout=PING_TIMEOUT_S)
 
 
 def _sqlite_serialisable_writes(engine: AsyncEngine) -> None:

@@ -30,12 +30,7 @@ from typing import Any
 
 import asyncpg
 
-from identity.persistence.database import (
-    PING,
-    PING_IF_IDLE_FOR_S,
-    PING_TIMEOUT_S,
-    POOL_TIMEOUT_S,
-)
+from identity.persistence.database import POOL_TIMEOUT_S, due_for_ping, ping
 
 HOT_POOL_SIZE = 10
 # A checkout tries at most this many connections whose ping failed before giving up (the
@@ -74,11 +69,10 @@ class HotPool:
         failure: BaseException | None = None
         for _ in range(CHECKOUT_ATTEMPTS):
             connection = await pool.acquire(timeout=POOL_TIMEOUT_S)
-            returned_at = connection.returned_at
-            if returned_at is None or time.monotonic() - returned_at <= PING_IF_IDLE_FOR_S:
+            if not due_for_ping(connection.returned_at):
                 return connection  # type: ignore[no-any-return]
             try:
-                await connection.execute(PING, timeout=PING_TIMEOUT_S)
+                await ping(connection)
             except BaseException as error:
                 # Failed, or the caller was cancelled mid-ping: either way the connection may
                 # be mid-operation. Terminating it hands its place back to the pool at once
