@@ -173,13 +173,17 @@ class FloorChains:
     """Chains rotated by bench/rotation_floor.py: the request is the current token's digest, the
     answer starts with the successor's."""
 
-    def __init__(self, digests: list[bytes]) -> None:
+    def __init__(
+        self,
+        digests: list[bytes],
+        call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes],
+        md: Any,
+    ) -> None:
         self.digests = digests
-        self.call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] | None = None
-        self.md: Any = ()
+        self.call = call
+        self.md = md
 
     async def rotate(self, i: int) -> None:
-        assert self.call is not None
         answer = await self.call(self.digests[i], metadata=self.md, timeout=30.0)
         self.digests[i] = answer[:32]
 
@@ -255,11 +259,13 @@ async def measure(args: argparse.Namespace, seed: int = 3) -> dict[str, Any]:
         pg_logins = await register_and_login(channel, edge_secret, most, "pg", 4)
         pg_digests = [refresh_token_digest(t.refresh_token) for t in pg_logins]
         floor_logins = await register_and_login(channel, edge_secret, most, "floor", 4)
-        floor_chains = FloorChains([refresh_token_digest(t.refresh_token) for t in floor_logins])
         answer_bytes = len(floor_logins[0].SerializeToString())
         floor_proc, floor_channel = await start_floor(stack.db.dsn, answer_bytes)
-        floor_chains.call = floor_channel.unary_unary(FLOOR_METHOD)
-        floor_chains.md = echo_md
+        floor_chains = FloorChains(
+            [refresh_token_digest(t.refresh_token) for t in floor_logins],
+            floor_channel.unary_unary(FLOOR_METHOD),
+            echo_md,
+        )
         edge_chains: EdgeChains | None = None
         client: aiohttp.ClientSession | None = None
         if not args.no_edge:
